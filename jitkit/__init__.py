@@ -1,0 +1,38 @@
+"""jitkit: write GPU kernels in Python, compiled through libNVVM and nvJitLink.
+
+Example::
+
+    import numpy as np
+    import jitkit as jk
+
+    @jk.jit
+    def saxpy(a, x, y, out):
+        i = jk.grid(1)
+        if i < x.size:
+            out[i] = a * x[i] + y[i]
+
+    n = 1000
+    x, y = np.random.rand(n).astype(np.float32), np.random.rand(n).astype(np.float32)
+    out = np.empty_like(x)
+    saxpy[(n + 255) // 256, 256](np.float32(2.0), x, y, out)
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (CompileError, CudaError, JitkitError, LaunchError, ToolchainError,  # noqa: E402
+                     TypingError, UnsupportedError)
+from .types import (Array, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
+                    uint8, uint16, uint32, uint64)
+from .intrinsics import (blockDim, blockIdx, grid, gridDim, gridsize, laneid, syncthreads,  # noqa: E402
+                         threadIdx, warpsize)
+from .dispatcher import Dispatcher, jit  # noqa: E402
+from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
+
+__all__ = [
+    "jit", "Dispatcher", "gpu_available", "synchronize",
+    "CompileError", "TypingError", "UnsupportedError", "CudaError", "ToolchainError", "LaunchError",
+    "JitkitError", "NoGPUError",
+    "Array", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "threadIdx", "blockIdx", "blockDim", "gridDim", "grid", "gridsize", "laneid", "warpsize", "syncthreads",
+]

@@ -1,0 +1,28 @@
+"""The kernel parameter ABI: how one argument type becomes flat kernel parameters.
+
+Lowering (which declares the kernel's parameters) and the runtime packer
+(which fills them at launch) both read this table, so they cannot drift.
+
+- scalar: one parameter of its own type (bool as one byte)
+- array:  data pointer, then ``ndim`` int64 extents; arrays of layout 'A'
+          also pass ``ndim`` int64 strides in bytes
+- tuple:  its items, flattened in order
+"""
+
+from __future__ import annotations
+
+from .. import types as T
+
+PTR = "ptr"
+
+
+def param_slots(ty: T.Type) -> list:
+    """Flat parameter slots of one argument: ``T.Scalar`` instances or ``PTR``."""
+    if isinstance(ty, T.Scalar):
+        return [ty]
+    if isinstance(ty, T.Array):
+        n = ty.ndim * (2 if ty.layout == "A" else 1)
+        return [PTR] + [T.int64] * n
+    if isinstance(ty, T.Tuple):
+        return [s for t in ty.types for s in param_slots(t)]
+    raise TypeError(f"{ty} cannot be a kernel parameter")

@@ -1,0 +1,233 @@
+"""Typing of calls to compile-time objects: builtins, ``math``, casts, intrinsics.
+
+One table maps a Python object (``math.sqrt``, ``min``, ``jk.float32``,
+``np.int32``, ``jk.grid``...) to a typing rule.  A rule returns typed-tree
+nodes; the backends implement the resulting :class:`~jitkit.compiler.tir.Op`
+names.  Anything not in the table is a located error, never a fall-through.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from .. import intrinsics as I
+from .. import types as T
+from ..errors import TypingError, UnsupportedError
+from . import operators, tir
+
+# math functions: name -> (arity, result kind); kinds: float (same float type),
+# bool (predicate), int (Python returns int: floor/ceil/trunc)
+MATH_FUNCS = {
+    **{n: (1, "float") for n in (
+        "sqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
+        "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc",
+        "gamma", "lgamma", "fabs", "cbrt", "degrees", "radians")},
+    **{n: (2, "float") for n in ("pow", "atan2", "hypot", "copysign", "fmod")},
+    **{n: (1, "bool") for n in ("isnan", "isinf", "isfinite")},
+    **{n: (1, "int") for n in ("floor", "ceil", "trunc")},
+}
+
+_HANDLERS: dict = {}
+
+
+def _float_type(t: T.Scalar) -> T.Scalar:
+    return t if t.is_float else T.float64
+
+
+def _no_kwargs(typer, node, kwargs, what):
+    if kwargs:
+        raise typer.err(TypingError, f"{what} takes no keyword arguments", node)
+
+
+def _arity(typer, node, args, n, what):
+    if len(args) != n:
+        raise typer.err(TypingError, f"{what} takes {n} argument{'s' * (n != 1)}, got {len(args)}", node)
+
+
+def _scalars(typer, node, args, what):
+    for a in args:
+        if not isinstance(a.type, T.Scalar):
+            raise typer.err(TypingError, f"{what} needs numeric arguments, got {a.type}", node)
+
+
+def _math(name):
+    arity, kind = MATH_FUNCS[name]
+
+    def rule(typer, node, args, kwargs):
+        what = f"math.{name}()"
+        _no_kwargs(typer, node, kwargs, what)
+        _arity(typer, node, args, arity, what)
+        _scalars(typer, node, args, what)
+        if arity == 2:
+            ty = T.promote(args[0].type, args[1].type, typer.is_weak(args[0]), typer.is_weak(args[1]))
+        else:
+            ty = args[0].type
+        fty = _float_type(ty)
+        conv = [typer.convert(a, fty, node) for a in args]
+        loc = typer.loc(node)
+        if kind == "bool":
+            if not ty.is_float:
+                return typer.const(False if name != "isfinite" else True, node)
+            return tir.Op(T.boolean, loc, f"math.{name}", conv)
+        if kind == "int":
+            if ty.is_int:
+                return typer.convert(args[0], T.int64, node)
+            return tir.Op(T.int64, loc, f"math.{name}", conv)
+        return tir.Op(fty, loc, f"math.{name}", conv)
+    return rule
+
+
+def _minmax(name):
+    def rule(typer, node, args, kwargs):
+        what = f"{name}()"
+        _no_kwargs(typer, node, kwargs, what)
+        if len(args) < 2:
+            raise typer.err(TypingError, f"{what} inside kernels takes two or more scalar arguments", node,
+                            "reductions over arrays are loops (or jk.reduce on the host)")
+        _scalars(typer, node, args, what)
+        acc = args[0]
+        for b in args[1:]:
+            ty = T.promote(acc.type, b.type, typer.is_weak(acc), typer.is_weak(b))
+            weak = typer.is_weak(acc) and typer.is_weak(b)
+            acc = typer.mark(tir.Op(ty, typer.loc(node), name, [typer.convert(acc, ty, node),
+                                                                 typer.convert(b, ty, node)]), weak)
+        return acc
+    return rule
+
+
+def _abs(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "abs()")
+    _arity(typer, node, args, 1, "abs()")
+    _scalars(typer, node, args, "abs()")
+    x = args[0]
+    if isinstance(x, tir.Const) and typer.is_weak(x):
+        return typer.const(abs(x.value), node)
+    ty = T.int64 if x.type.is_bool else x.type
+    if ty.kind == "u":
+        return x
+    return typer.mark(tir.Op(ty, typer.loc(node), "abs", [typer.convert(x, ty, node)]), typer.is_weak(x))
+
+
+def _round(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "round()")
+    if len(args) != 1:
+        raise typer.err(UnsupportedError, "round() with ndigits is not supported in kernels", node,
+                        "use round(x) (returns int64) or math.floor(x * 10**k + 0.5) / 10**k")
+    _scalars(typer, node, args, "round()")
+    x = args[0]
+    if not x.type.is_float:
+        return typer.convert(x, T.int64, node)
+    return tir.Op(T.int64, typer.loc(node), "round", [x])
+
+
+def _cast_to(ty: T.Scalar, what: str):
+    def rule(typer, node, args, kwargs):
+        _no_kwargs(typer, node, kwargs, what)
+        if len(args) == 0 and ty is not T.boolean:
+            return typer.const(0, node, ty)
+        _arity(typer, node, args, 1, what)
+        _scalars(typer, node, args, what)
+        if ty is T.boolean:
+            return typer.truth(args[0], node)
+        return typer.mark(typer.convert(args[0], ty, node, explicit=True), False)
+    return rule
+
+
+def _pow(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "pow()")
+    _arity(typer, node, args, 2, "pow()")
+    return operators.binop(typer, node, "pow", args[0], args[1])
+
+
+def _len(typer, node, args, kwargs):
+    _arity(typer, node, args, 1, "len()")
+    x = args[0]
+    if isinstance(x.type, T.Array):
+        return tir.ArrayAttr(T.int64, typer.loc(node), x, "shape", 0)
+    if isinstance(x.type, T.Tuple):
+        return typer.const(x.type.count, node)
+    raise typer.err(TypingError, f"len() is not supported on {x.type}", node)
+
+
+def _const_int(typer, node, e, what) -> int:
+    if not (isinstance(e, tir.Const) and isinstance(e.value, int)):
+        raise typer.err(TypingError, f"{what} needs a constant integer argument", node)
+    return e.value
+
+
+def _sreg(name: str, loc) -> tir.Expr:
+    return tir.Op(T.int32, loc, f"sreg.{name}", [])
+
+
+def dim3_attr(typer, node, obj: I._Dim3, attr: str) -> tir.Expr:
+    if attr not in ("x", "y", "z"):
+        raise typer.err(TypingError, f"jitkit.{obj.name} has no attribute {attr!r}", node, "use .x, .y or .z")
+    return _sreg(f"{obj.sreg}.{attr}", typer.loc(node))
+
+
+def special_value(typer, node, obj: I._Special) -> tir.Expr:
+    if obj is I.warpsize:
+        return typer.mark(tir.Const(T.int32, typer.loc(node), 32), False)
+    return _sreg(obj.name, typer.loc(node))
+
+
+def _grid(kind):
+    def rule(typer, node, args, kwargs):
+        what = f"jitkit.{kind}()"
+        _no_kwargs(typer, node, kwargs, what)
+        _arity(typer, node, args, 1, what)
+        n = _const_int(typer, node, args[0], what)
+        if n not in (1, 2, 3):
+            raise typer.err(TypingError, f"{what} takes 1, 2 or 3, got {n}", node)
+        loc = typer.loc(node)
+        items = [tir.Op(T.int64, loc, f"{kind}.{d}", []) for d in "xyz"[:n]]
+        return items[0] if n == 1 else tir.MakeTuple(T.Tuple(tuple(T.int64 for _ in items)), loc, items)
+    return rule
+
+
+def _syncthreads(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "jitkit.syncthreads()")
+    _arity(typer, node, args, 0, "jitkit.syncthreads()")
+    return tir.Op(T.none, typer.loc(node), "syncthreads", [])
+
+
+def _range_outside_for(typer, node, args, kwargs):
+    raise typer.err(UnsupportedError, "range() is only supported as the iterable of a for loop", node)
+
+
+def _print(typer, node, args, kwargs):
+    raise typer.err(UnsupportedError, "print() is not supported inside kernels yet", node,
+                    "copy values to an output array and print them on the host")
+
+
+def _build():
+    table = {
+        builtins.min: _minmax("min"), builtins.max: _minmax("max"), builtins.abs: _abs,
+        builtins.round: _round, builtins.pow: _pow, builtins.len: _len,
+        builtins.int: _cast_to(T.int64, "int()"), builtins.float: _cast_to(T.float64, "float()"),
+        builtins.bool: _cast_to(T.boolean, "bool()"), builtins.range: _range_outside_for,
+        builtins.print: _print,
+        I.grid: _grid("grid"), I.gridsize: _grid("gridsize"), I.syncthreads: _syncthreads,
+    }
+    for name in MATH_FUNCS:
+        fn = getattr(math, name, None)
+        if fn is not None:
+            table[fn] = _math(name)
+    for t in T.SCALARS:
+        table[t] = _cast_to(t, f"{t.name}()")
+        table[t.dtype.type] = _cast_to(t, f"numpy.{t.name}()")
+    table[np.bool_] = _cast_to(T.boolean, "numpy.bool_()")
+    return table
+
+
+def lookup(obj):
+    """The typing rule for calling ``obj`` inside a kernel, or None."""
+    if not _HANDLERS:
+        _HANDLERS.update(_build())
+    try:
+        return _HANDLERS.get(obj)
+    except TypeError:  # unhashable
+        return None

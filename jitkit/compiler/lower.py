@@ -1,0 +1,472 @@
+"""Lowering: typed tree -> NVVM IR with ``llvmlite.ir``.
+
+The IR dialect is the one every libNVVM 13 target accepts (see TOOLCHAIN.md):
+typed pointers, the long datalayout, ``nvvmir.version`` 2.0, kernels listed in
+``nvvm.annotations`` and ``@llvm.used``.  Locals live in allocas at the entry
+block (libNVVM's mem2reg turns them into registers).  Intrinsic ``Op`` nodes
+are lowered through the table in :mod:`.nvvm_ops`.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .. import types as T
+from ..errors import CompileError
+from . import abi, nvvm_ops, tir
+
+TRIPLE = "nvptx64-nvidia-cuda"
+DATALAYOUT = ("e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-i128:128:128-f32:32:32-f64:64:64"
+              "-v16:16:16-v32:32:32-v64:64:64-v128:128:128-n16:32:64")
+NVVMIR_VERSION = (2, 0, 3, 2)
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+
+
+def value_type(ty: T.Type) -> ir.Type:
+    """The LLVM type of a value of ``ty`` held in registers."""
+    if isinstance(ty, T.Scalar):
+        if ty.is_bool:
+            return I1
+        if ty.is_float:
+            return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+        return ir.IntType(ty.bits)
+    if isinstance(ty, T.Array):
+        n = ir.ArrayType(I64, ty.ndim)
+        return ir.LiteralStructType([memory_type(ty.dtype).as_pointer(), n, n])
+    if isinstance(ty, T.Tuple):
+        return ir.LiteralStructType([value_type(t) for t in ty.types])
+    if isinstance(ty, T.NoneType):
+        return ir.VoidType()
+    raise TypeError(ty)
+
+
+def memory_type(ty: T.Scalar) -> ir.Type:
+    """The LLVM type of a scalar stored in memory (bool is a byte)."""
+    return I8 if ty.is_bool else value_type(ty)
+
+
+class ModuleLowering:
+    """Builds one NVVM IR module holding a kernel and every function it calls."""
+
+    def __init__(self, name: str):
+        self.module = ir.Module(name)
+        self.module.triple = TRIPLE
+        self.module.data_layout = DATALAYOUT
+        self.functions: dict = {}   # tir.Function -> ir.Function
+        self.declared: dict = {}    # external / helper name -> ir.Function
+
+    def declare(self, name: str, ret: ir.Type, args: list) -> ir.Function:
+        fn = self.declared.get(name)
+        if fn is None:
+            fn = self.declared[name] = ir.Function(self.module, ir.FunctionType(ret, args), name)
+        return fn
+
+    def device_function(self, func: tir.Function) -> ir.Function:
+        fn = self.functions.get(func)
+        if fn is not None:
+            return fn
+        fnty = ir.FunctionType(value_type(func.return_type), [value_type(t) for _, t in func.params])
+        fn = ir.Function(self.module, fnty, func.name)
+        fn.linkage = "internal"
+        self.functions[func] = fn
+        builder = ir.IRBuilder(fn.append_basic_block("entry"))
+        FunctionLowering(self, func, builder).lower(list(fn.args))
+        return fn
+
+    def kernel(self, func: tir.Function) -> ir.Function:
+        if not isinstance(func.return_type, T.NoneType):
+            raise CompileError(f"kernel {func.qualname} returns {func.return_type}; kernels return nothing",
+                               func.loc, "write results to an output array, or call it from another kernel")
+        flat = [t for _, ty in func.params for t in _flat_param_types(ty)]
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), flat), func.name)
+        builder = ir.IRBuilder(fn.append_basic_block("entry"))
+        args = iter(fn.args)
+        values = [_unflatten(builder, ty, args) for _, ty in func.params]
+        FunctionLowering(self, func, builder).lower(values)
+        self._mark_kernel(fn)
+        return fn
+
+    def _mark_kernel(self, fn: ir.Function) -> None:
+        m = self.module
+        m.add_named_metadata("nvvm.annotations").add(
+            m.add_metadata([fn, ir.MetaDataString(m, "kernel"), ir.Constant(I32, 1)]))
+        if "nvvmir.version" not in m.namedmetadata:
+            m.add_named_metadata("nvvmir.version").add(
+                m.add_metadata([ir.Constant(I32, v) for v in NVVMIR_VERSION]))
+        # nvJitLink -lto drops kernels not listed in @llvm.used (TOOLCHAIN.md)
+        i8p = I8.as_pointer()
+        used = ir.GlobalVariable(m, ir.ArrayType(i8p, 1), "llvm.used")
+        used.linkage = "appending"
+        used.section = "llvm.metadata"
+        used.initializer = ir.Constant.literal_array([fn.bitcast(i8p)])
+
+
+def _flat_param_types(ty: T.Type) -> list:
+    """LLVM types of the flat kernel parameters of one argument (see :mod:`.abi`)."""
+    if isinstance(ty, T.Tuple):
+        return [t for item in ty.types for t in _flat_param_types(item)]
+    slots = abi.param_slots(ty)
+    if isinstance(ty, T.Array):
+        return [memory_type(ty.dtype).as_pointer()] + [I64] * (len(slots) - 1)
+    return [memory_type(ty)]
+
+
+def _unflatten(b: ir.IRBuilder, ty: T.Type, args) -> ir.Value:
+    """Rebuild the register value of one argument from its flat kernel parameters."""
+    if isinstance(ty, T.Scalar):
+        v = next(args)
+        return b.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if ty.is_bool else v
+    if isinstance(ty, T.Tuple):
+        agg = ir.Constant(value_type(ty), ir.Undefined)
+        for i, t in enumerate(ty.types):
+            agg = b.insert_value(agg, _unflatten(b, t, args), i)
+        return agg
+    data = next(args)
+    shape = [next(args) for _ in range(ty.ndim)]
+    if ty.layout == "A":
+        strides = [next(args) for _ in range(ty.ndim)]
+    else:  # contiguous: derive byte strides from the extents
+        strides = [None] * ty.ndim
+        acc = ir.Constant(I64, ty.dtype.itemsize)
+        order = range(ty.ndim - 1, -1, -1) if ty.layout == "C" else range(ty.ndim)
+        for d in order:
+            strides[d] = acc
+            acc = b.mul(acc, shape[d])
+    agg = ir.Constant(value_type(ty), ir.Undefined)
+    agg = b.insert_value(agg, data, 0)
+    for d in range(ty.ndim):
+        agg = b.insert_value(agg, shape[d], [1, d])
+        agg = b.insert_value(agg, strides[d], [2, d])
+    return agg
+
+
+class FunctionLowering:
+    """Lowers one typed function body into an LLVM function."""
+
+    def __init__(self, ml: ModuleLowering, func: tir.Function, builder: ir.IRBuilder):
+        self.ml = ml
+        self.func = func
+        self.b = builder
+        self.slots: dict = {}
+        self.loops: list = []   # (continue_block, break_block)
+
+    # ------------------------------------------------------------- structure
+    def lower(self, params: list) -> None:
+        b = self.b
+        for name, ty in self.func.locals.items():
+            slot = b.alloca(value_type(ty), name=name.replace("$", "tmp."))
+            b.store(ir.Constant(value_type(ty), None), slot)
+            self.slots[name] = slot
+        for (name, pty), v in zip(self.func.params, params):
+            b.store(self.cast(v, pty, self.func.locals[name]), self.slots[name])
+        self.block(self.func.body)
+        if not b.block.is_terminated:
+            if isinstance(self.func.return_type, T.NoneType):
+                b.ret_void()
+            else:  # typing proved every path returns; this block is unreachable
+                b.unreachable()
+
+    def block(self, stmts) -> None:
+        for s in stmts:
+            if self.b.block.is_terminated:
+                return  # code after break/continue/return is dead
+            getattr(self, "stmt_" + type(s).__name__)(s)
+
+    def _new_block(self, name):
+        return self.b.append_basic_block(name)
+
+    # ------------------------------------------------------------- statements
+    def stmt_Assign(self, s: tir.Assign):
+        self.b.store(self.expr(s.value), self.slots[s.name])
+
+    def stmt_ExprStmt(self, s: tir.ExprStmt):
+        self.expr(s.value)
+
+    def stmt_Store(self, s: tir.Store):
+        ptr = self.element_ptr(s.array, s.indices)
+        v = self.expr(s.value)
+        dt = s.array.type.dtype
+        if dt.is_bool:
+            v = self.b.zext(v, I8)
+        self.b.store(v, ptr, align=dt.itemsize)
+
+    def stmt_If(self, s: tir.If):
+        b = self.b
+        cond = self.expr(s.cond)
+        then_bb, else_bb, end_bb = self._new_block("if.then"), self._new_block("if.else"), self._new_block("if.end")
+        b.cbranch(cond, then_bb, else_bb)
+        for bb, body in ((then_bb, s.body), (else_bb, s.orelse)):
+            b.position_at_end(bb)
+            self.block(body)
+            if not b.block.is_terminated:
+                b.branch(end_bb)
+        b.position_at_end(end_bb)
+
+    def stmt_While(self, s: tir.While):
+        b = self.b
+        head = self._new_block("while.cond")
+        body_bb, else_bb, end_bb = self._new_block("while.body"), self._new_block("while.else"), \
+            self._new_block("while.end")
+        b.branch(head)
+        b.position_at_end(head)
+        b.cbranch(self.expr(s.cond), body_bb, else_bb)
+        self._loop_body(body_bb, head, end_bb, s.body)
+        b.position_at_end(else_bb)
+        self.block(s.orelse)
+        if not b.block.is_terminated:
+            b.branch(end_bb)
+        b.position_at_end(end_bb)
+
+    def _loop_body(self, body_bb, cont_bb, end_bb, body):
+        b = self.b
+        b.position_at_end(body_bb)
+        self.loops.append((cont_bb, end_bb))
+        self.block(body)
+        self.loops.pop()
+        if not b.block.is_terminated:
+            b.branch(cont_bb)
+
+    def stmt_ForRange(self, s: tir.ForRange):
+        b = self.b
+        ty = self.func.locals[s.var]
+        start, stop, step = self.expr(s.start), self.expr(s.stop), self.expr(s.step)
+        ind = b.alloca(value_type(ty), name=f"{s.var}.ind")
+        b.store(start, ind)
+        head, step_bb = self._new_block("for.cond"), self._new_block("for.step")
+        body_bb, else_bb, end_bb = self._new_block("for.body"), self._new_block("for.else"), \
+            self._new_block("for.end")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(ind)
+        up = self.compare("lt", i, stop, ty)
+        if s.step_sign > 0:
+            go = up
+        else:
+            down = self.compare("gt", i, stop, ty)
+            go = down if s.step_sign < 0 else b.select(self.compare("gt", step, self.zero(ty), ty), up, down)
+        b.cbranch(go, body_bb, else_bb)
+        b.position_at_end(body_bb)
+        b.store(i, self.slots[s.var])
+        self._loop_body(b.block, step_bb, end_bb, s.body)
+        b.position_at_end(step_bb)
+        b.store(self.arith("add", b.load(ind), step, ty), ind)
+        b.branch(head)
+        b.position_at_end(else_bb)
+        self.block(s.orelse)
+        if not b.block.is_terminated:
+            b.branch(end_bb)
+        b.position_at_end(end_bb)
+
+    def stmt_Break(self, s):
+        self.b.branch(self.loops[-1][1])
+
+    def stmt_Continue(self, s):
+        self.b.branch(self.loops[-1][0])
+
+    def stmt_Return(self, s: tir.Return):
+        if s.value is None or isinstance(s.value.type, T.NoneType):
+            if s.value is not None:
+                self.expr(s.value)
+            self.b.ret_void()
+        else:
+            self.b.ret(self.expr(s.value))
+
+    # ------------------------------------------------------------- expressions
+    def expr(self, e: tir.Expr) -> ir.Value:
+        return getattr(self, "expr_" + type(e).__name__)(e)
+
+    def zero(self, ty):
+        return ir.Constant(value_type(ty), 0)
+
+    def expr_Const(self, e: tir.Const):
+        if isinstance(e.type, T.NoneType):
+            return None
+        if e.type.is_bool:
+            return ir.Constant(I1, int(bool(e.value)))
+        if e.type.is_float:
+            return ir.Constant(value_type(e.type), float(e.value))
+        return ir.Constant(value_type(e.type), int(e.value) & ((1 << e.type.bits) - 1))
+
+    def expr_Var(self, e: tir.Var):
+        return self.b.load(self.slots[e.name])
+
+    def expr_Cast(self, e: tir.Cast):
+        return self.cast(self.expr(e.value), e.value.type, e.type)
+
+    def expr_BinOp(self, e: tir.BinOp):
+        lhs = self.expr(e.lhs)
+        if e.op == "pow" and e.type.is_float and e.rhs.type is not e.type:
+            if isinstance(e.rhs, tir.Const) and e.rhs.value == 2:
+                return self.b.fmul(lhs, lhs)
+            rhs = self.cast(self.expr(e.rhs), e.rhs.type, e.type)
+        else:
+            rhs = self.expr(e.rhs)
+        return self.arith(e.op, lhs, rhs, e.type)
+
+    def expr_Compare(self, e: tir.Compare):
+        return self.compare(e.op, self.expr(e.lhs), self.expr(e.rhs), e.lhs.type)
+
+    def expr_UnaryOp(self, e: tir.UnaryOp):
+        v = self.expr(e.operand)
+        b = self.b
+        if e.op == "not":
+            return b.xor(v, ir.Constant(I1, 1))
+        if e.op == "invert":
+            return b.xor(v, ir.Constant(v.type, -1))
+        if e.type.is_float:  # fneg is LLVM 8+; libNVVM's LLVM 7 dialect wants fsub -0.0
+            return b.fsub(ir.Constant(v.type, -0.0), v)
+        return b.sub(ir.Constant(v.type, 0), v)
+
+    def expr_BoolOp(self, e: tir.BoolOp):
+        b = self.b
+        end_bb = self._new_block("boolop.end")
+        incoming = []
+        for k, raw in enumerate(e.values):
+            v = self.expr(raw)
+            conv = self.cast(v, raw.type, e.type)
+            if k == len(e.values) - 1:
+                incoming.append((conv, b.block))
+                b.branch(end_bb)
+                break
+            t = self.truth(v, raw.type)
+            nxt = self._new_block("boolop.next")
+            incoming.append((conv, b.block))
+            if e.op == "and":
+                b.cbranch(t, nxt, end_bb)
+            else:
+                b.cbranch(t, end_bb, nxt)
+            b.position_at_end(nxt)
+        b.position_at_end(end_bb)
+        phi = b.phi(value_type(e.type))
+        for v, bb in incoming:
+            phi.add_incoming(v, bb)
+        return phi
+
+    def expr_IfExp(self, e: tir.IfExp):
+        b = self.b
+        cond = self.expr(e.cond)
+        t_bb, f_bb, end_bb = self._new_block("ifexp.then"), self._new_block("ifexp.else"), self._new_block("ifexp.end")
+        b.cbranch(cond, t_bb, f_bb)
+        b.position_at_end(t_bb)
+        tv, t_end = self.expr(e.then), None
+        t_end = b.block
+        b.branch(end_bb)
+        b.position_at_end(f_bb)
+        fv = self.expr(e.orelse)
+        f_end = b.block
+        b.branch(end_bb)
+        b.position_at_end(end_bb)
+        phi = b.phi(value_type(e.type))
+        phi.add_incoming(tv, t_end)
+        phi.add_incoming(fv, f_end)
+        return phi
+
+    def expr_Load(self, e: tir.Load):
+        ptr = self.element_ptr(e.array, e.indices)
+        v = self.b.load(ptr, align=e.type.itemsize)
+        if e.type.is_bool:
+            return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
+        return v
+
+    def expr_SubArray(self, e: tir.SubArray):
+        b = self.b
+        arr = self.expr(e.array)
+        aty = e.array.type
+        off = self._byte_offset(arr, aty, e.indices)
+        data = b.extract_value(arr, 0)
+        base = b.gep(b.bitcast(data, I8.as_pointer()), [off], inbounds=True)
+        out = ir.Constant(value_type(e.type), ir.Undefined)
+        out = b.insert_value(out, b.bitcast(base, data.type), 0)
+        k = len(e.indices)
+        for d in range(e.type.ndim):
+            out = b.insert_value(out, b.extract_value(arr, [1, k + d]), [1, d])
+            out = b.insert_value(out, b.extract_value(arr, [2, k + d]), [2, d])
+        return out
+
+    def expr_ArrayAttr(self, e: tir.ArrayAttr):
+        arr = self.expr(e.array)
+        if e.attr == "size":
+            acc = ir.Constant(I64, 1)
+            for d in range(e.array.type.ndim):
+                acc = self.b.mul(acc, self.b.extract_value(arr, [1, d]))
+            return acc
+        return self.b.extract_value(arr, [1 if e.attr == "shape" else 2, e.dim])
+
+    def expr_MakeTuple(self, e: tir.MakeTuple):
+        agg = ir.Constant(value_type(e.type), ir.Undefined)
+        for i, item in enumerate(e.items):
+            agg = self.b.insert_value(agg, self.expr(item), i)
+        return agg
+
+    def expr_TupleGet(self, e: tir.TupleGet):
+        return self.b.extract_value(self.expr(e.tuple), e.index)
+
+    def expr_Op(self, e: tir.Op):
+        args = [self.expr(a) for a in e.args]
+        return nvvm_ops.lower_op(self, e, args)
+
+    def expr_Call(self, e: tir.Call):
+        fn = self.ml.device_function(e.func)
+        return self.b.call(fn, [self.expr(a) for a in e.args])
+
+    # ------------------------------------------------------------- arrays
+    def _index(self, v, ty: T.Scalar, extent, wrap: bool):
+        """An index as i64; negative signed indices count from the end (Python)."""
+        b = self.b
+        if ty.is_bool or ty.kind == "u":
+            return b.zext(v, I64) if v.type.width < 64 else v
+        i = b.sext(v, I64) if v.type.width < 64 else v
+        if not wrap:
+            return i
+        neg = b.icmp_signed("<", i, ir.Constant(I64, 0))
+        return b.select(neg, b.add(i, extent), i)
+
+    def _indices(self, arr, indices):
+        out = []
+        for d, ix in enumerate(indices):
+            wrap = not (isinstance(ix, tir.Const) and ix.value >= 0)
+            out.append(self._index(self.expr(ix), ix.type, self.b.extract_value(arr, [1, d]), wrap))
+        return out
+
+    def _byte_offset(self, arr, aty: T.Array, indices):
+        b = self.b
+        off = ir.Constant(I64, 0)
+        for d, i in enumerate(self._indices(arr, indices)):
+            off = b.add(off, b.mul(i, b.extract_value(arr, [2, d])))
+        return off
+
+    def element_ptr(self, array: tir.Expr, indices) -> ir.Value:
+        b = self.b
+        arr = self.expr(array)
+        aty = array.type
+        data = b.extract_value(arr, 0)
+        if aty.layout == "A":
+            off = self._byte_offset(arr, aty, indices)
+            return b.bitcast(b.gep(b.bitcast(data, I8.as_pointer()), [off], inbounds=True), data.type)
+        idx = self._indices(arr, indices)
+        dims = range(aty.ndim) if aty.layout == "C" else range(aty.ndim - 1, -1, -1)
+        lin = None
+        for d in dims:
+            lin = idx[d] if lin is None else b.add(b.mul(lin, b.extract_value(arr, [1, d])), idx[d])
+        return b.gep(data, [lin], inbounds=True)
+
+    # ------------------------------------------------------------- primitives
+    def cast(self, v, src: T.Type, dst: T.Type):
+        return nvvm_ops.cast(self.b, v, src, dst)
+
+    def truth(self, v, ty: T.Scalar):
+        return nvvm_ops.truth(self.b, v, ty)
+
+    def compare(self, op, lhs, rhs, ty: T.Scalar):
+        return nvvm_ops.compare(self.b, op, lhs, rhs, ty)
+
+    def arith(self, op, lhs, rhs, ty: T.Scalar):
+        return nvvm_ops.arith(self, op, lhs, rhs, ty)
+
+
+def lower_kernel(func: tir.Function) -> ir.Module:
+    """The NVVM IR module of kernel ``func`` and every device function it calls."""
+    ml = ModuleLowering(func.name)
+    ml.kernel(func)
+    return ml.module

@@ -1,0 +1,243 @@
+"""NVVM lowering of scalar primitives and of the intrinsic ``Op`` table.
+
+Casts, comparisons and arithmetic with Python semantics (floor division and
+modulo round toward negative infinity; ``min``/``max`` return the first
+argument on ties and NaNs as Python does), thread-index special registers,
+barriers and ``math`` through libdevice.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .. import types as T
+from ..errors import CompileError
+
+I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+
+_FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_ICMP = _FCMP
+
+
+def _llty(ty: T.Scalar) -> ir.Type:
+    if ty.is_bool:
+        return I1
+    if ty.is_float:
+        return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+    return ir.IntType(ty.bits)
+
+
+def truth(b: ir.IRBuilder, v, ty: T.Scalar):
+    """Python truthiness: nonzero (NaN is true)."""
+    if ty.is_bool:
+        return v
+    if ty.is_float:
+        return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0))
+    return b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+
+
+def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
+    if src is dst:
+        return v
+    if isinstance(src, T.Array) and isinstance(dst, T.Array):
+        return v  # same register layout; only the static layout differs
+    if isinstance(src, T.Tuple) and isinstance(dst, T.Tuple):
+        agg = ir.Constant(ir.LiteralStructType([_value_type(t) for t in dst.types]), ir.Undefined)
+        for i, (s, d) in enumerate(zip(src.types, dst.types)):
+            agg = b.insert_value(agg, cast(b, b.extract_value(v, i), s, d), i)
+        return agg
+    if not (isinstance(src, T.Scalar) and isinstance(dst, T.Scalar)):
+        raise TypeError(f"cannot cast {src} to {dst}")
+    if dst.is_bool:
+        return truth(b, v, src)
+    to = _llty(dst)
+    if src.is_bool:
+        return b.uitofp(v, to) if dst.is_float else b.zext(v, to)
+    if src.is_float and dst.is_float:
+        return b.fpext(v, to) if dst.bits > src.bits else b.fptrunc(v, to)
+    if src.is_float:
+        return b.fptosi(v, to) if dst.is_signed else b.fptoui(v, to)
+    if dst.is_float:
+        return b.sitofp(v, to) if src.is_signed else b.uitofp(v, to)
+    if dst.bits == src.bits:
+        return v
+    if dst.bits < src.bits:
+        return b.trunc(v, to)
+    return b.sext(v, to) if src.is_signed else b.zext(v, to)
+
+
+def _value_type(ty):
+    from .lower import value_type  # lower imports this module
+    return value_type(ty)
+
+
+def compare(b: ir.IRBuilder, op: str, lhs, rhs, ty: T.Scalar):
+    if ty.is_float:
+        if op == "ne":  # NaN != x is true in Python
+            return b.fcmp_unordered("!=", lhs, rhs)
+        return b.fcmp_ordered(_FCMP[op], lhs, rhs)
+    if ty.is_signed:
+        return b.icmp_signed(_ICMP[op], lhs, rhs)
+    return b.icmp_unsigned(_ICMP[op], lhs, rhs)
+
+
+def arith(fl, op: str, lhs, rhs, ty: T.Scalar):
+    """Binary arithmetic on two values of scalar type ``ty``."""
+    b = fl.b
+    if ty.is_float:
+        simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "truediv": b.fdiv}
+        if op in simple:
+            return simple[op](lhs, rhs)
+        if op == "pow":
+            return _libdevice(fl, "pow", ty, [lhs, rhs])
+        if op in ("floordiv", "mod"):
+            return _float_divmod(fl, lhs, rhs, ty)[0 if op == "floordiv" else 1]
+    else:
+        simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "bitand": b.and_, "bitor": b.or_,
+                  "bitxor": b.xor, "lshift": b.shl}
+        if op in simple:
+            return simple[op](lhs, rhs)
+        if op == "rshift":
+            return b.ashr(lhs, rhs) if ty.is_signed else b.lshr(lhs, rhs)
+        if op in ("floordiv", "mod"):
+            return _int_divmod(b, op, lhs, rhs, ty)
+        if op == "pow":
+            return b.call(_ipow(fl.ml, ty), [lhs, rhs])
+    raise CompileError(f"internal error: no lowering for {op} on {ty}")
+
+
+def _int_divmod(b, op, lhs, rhs, ty):
+    if not ty.is_signed:
+        return b.udiv(lhs, rhs) if op == "floordiv" else b.urem(lhs, rhs)
+    zero = ir.Constant(lhs.type, 0)
+    q, r = b.sdiv(lhs, rhs), b.srem(lhs, rhs)
+    # round toward -inf: adjust when the remainder is nonzero and signs differ
+    fix = b.and_(b.icmp_signed("!=", r, zero),
+                 b.icmp_signed("!=", b.icmp_signed("<", r, zero), b.icmp_signed("<", rhs, zero)))
+    if op == "floordiv":
+        return b.select(fix, b.sub(q, ir.Constant(lhs.type, 1)), q)
+    return b.select(fix, b.add(r, rhs), r)
+
+
+def _float_divmod(fl, a, w, ty):
+    """Python's float divmod (CPython float_divmod), branch-free."""
+    b = fl.b
+    zero = ir.Constant(a.type, 0.0)
+    mod = b.frem(a, w)
+    div = b.fdiv(b.fsub(a, mod), w)
+    fix = b.and_(b.fcmp_unordered("!=", mod, zero),
+                 b.icmp_unsigned("!=", b.fcmp_ordered("<", w, zero), b.fcmp_ordered("<", mod, zero)))
+    mod = b.select(fix, b.fadd(mod, w), mod)
+    div = b.select(fix, b.fsub(div, ir.Constant(a.type, 1.0)), div)
+    mod = b.select(b.fcmp_ordered("==", mod, zero), _libdevice(fl, "copysign", ty, [zero, w]), mod)
+    fdiv = _libdevice(fl, "floor", ty, [div])
+    fdiv = b.select(b.fcmp_ordered(">", b.fsub(div, fdiv), ir.Constant(a.type, 0.5)),
+                    b.fadd(fdiv, ir.Constant(a.type, 1.0)), fdiv)
+    fdiv = b.select(b.fcmp_ordered("==", div, zero), _libdevice(fl, "copysign", ty, [zero, b.fdiv(a, w)]), fdiv)
+    return fdiv, mod
+
+
+def _ipow(ml, ty: T.Scalar) -> ir.Function:
+    """Integer power by squaring; a negative exponent gives 0 unless |base| == 1."""
+    name = f"__jitkit_ipow_{ty.name}"
+    if name in ml.declared:
+        return ml.declared[name]
+    t = _llty(ty)
+    fn = ml.declare(name, t, [t, t])
+    fn.linkage = "internal"
+    base, exp = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    one, zero = ir.Constant(t, 1), ir.Constant(t, 0)
+    loop, body, done = fn.append_basic_block("loop"), fn.append_basic_block("body"), fn.append_basic_block("done")
+    if ty.is_signed:
+        neg_bb, pos_bb = fn.append_basic_block("neg"), fn.append_basic_block("pos")
+        b.cbranch(b.icmp_signed("<", exp, zero), neg_bb, pos_bb)
+        b.position_at_end(neg_bb)
+        odd = b.icmp_unsigned("!=", b.and_(exp, one), zero)
+        r = b.select(b.icmp_signed("==", base, one), one,
+                     b.select(b.icmp_signed("==", base, ir.Constant(t, -1)), b.select(odd, ir.Constant(t, -1), one),
+                              zero))
+        b.ret(r)
+        b.position_at_end(pos_bb)
+    entry = b.block
+    b.branch(loop)
+    b.position_at_end(loop)
+    r_phi, b_phi, e_phi = b.phi(t), b.phi(t), b.phi(t)
+    b.cbranch(b.icmp_unsigned("!=", e_phi, zero), body, done)
+    b.position_at_end(body)
+    odd = b.icmp_unsigned("!=", b.and_(e_phi, one), zero)
+    r2 = b.select(odd, b.mul(r_phi, b_phi), r_phi)
+    b2 = b.mul(b_phi, b_phi)
+    e2 = b.lshr(e_phi, one)
+    b.branch(loop)
+    r_phi.add_incoming(one, entry), r_phi.add_incoming(r2, body)
+    b_phi.add_incoming(base, entry), b_phi.add_incoming(b2, body)
+    e_phi.add_incoming(exp, entry), e_phi.add_incoming(e2, body)
+    b.position_at_end(done)
+    b.ret(r_phi)
+    return fn
+
+
+# libdevice names that differ from Python's
+_LIBDEVICE_NAME = {"gamma": "tgamma"}
+
+
+def _libdevice(fl, name: str, ty: T.Scalar, args):
+    base = "__nv_" + _LIBDEVICE_NAME.get(name, name) + ("f" if ty.bits == 32 else "")
+    t = _llty(ty)
+    return fl.b.call(fl.ml.declare(base, t, [t] * len(args)), args)
+
+
+def _sreg(fl, reg: str):
+    return fl.b.call(fl.ml.declare(f"llvm.nvvm.read.ptx.sreg.{reg}", I32, []), [])
+
+
+def lower_op(fl, e, args):
+    """Lower one ``tir.Op`` node whose operands are already lowered."""
+    name = e.name
+    b = fl.b
+    if name.startswith("sreg."):
+        return _sreg(fl, name[5:])
+    if name.startswith(("grid.", "gridsize.")):
+        kind, d = name.split(".")
+        ntid = b.sext(_sreg(fl, f"ntid.{d}"), I64)
+        if kind == "grid":
+            return b.add(b.sext(_sreg(fl, f"tid.{d}"), I64), b.mul(b.sext(_sreg(fl, f"ctaid.{d}"), I64), ntid))
+        return b.mul(ntid, b.sext(_sreg(fl, f"nctaid.{d}"), I64))
+    if name == "syncthreads":
+        b.call(fl.ml.declare("llvm.nvvm.barrier0", ir.VoidType(), []), [])
+        return None
+    if name in ("min", "max"):
+        x, y = args
+        pick_y = compare(b, "lt" if name == "min" else "gt", y, x, e.type)
+        return b.select(pick_y, y, x)
+    if name == "abs":
+        x, = args
+        if e.type.is_float:
+            return _libdevice(fl, "fabs", e.type, [x])
+        return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.sub(ir.Constant(x.type, 0), x), x)
+    if name == "round":
+        x, = args
+        return b.fptosi(_libdevice(fl, "rint", e.args[0].type, [x]), I64)
+    if name.startswith("math."):
+        return _math(fl, name[5:], e, args)
+    raise CompileError(f"internal error: no NVVM lowering for operation {name!r}", e.loc)
+
+
+def _math(fl, fname: str, e, args):
+    b = fl.b
+    ty = e.args[0].type
+    x = args[0]
+    if fname == "isnan":
+        return b.fcmp_unordered("uno", x, x)
+    if fname in ("isinf", "isfinite"):
+        a = _libdevice(fl, "fabs", ty, [x])
+        inf = ir.Constant(x.type, float("inf"))
+        return b.fcmp_ordered("==" if fname == "isinf" else "<", a, inf)
+    if fname in ("floor", "ceil", "trunc"):
+        return b.fptosi(_libdevice(fl, fname, ty, [x]), I64)
+    if fname in ("degrees", "radians"):
+        import math
+        k = 180.0 / math.pi if fname == "degrees" else math.pi / 180.0
+        return b.fmul(x, ir.Constant(x.type, k))
+    return _libdevice(fl, fname, ty, args)

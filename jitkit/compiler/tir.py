@@ -1,0 +1,210 @@
+"""The typed tree: plain dataclasses that every backend consumes.
+
+Typing turns a Python AST into this tree; every node has a jitkit ``type`` and
+a source ``loc``.  Operands are already converted to the types an operation
+needs (explicit :class:`Cast` nodes), so a backend never re-derives typing
+rules.  Intrinsic operations are :class:`Op` nodes named by a string key
+("math.sqrt", "sreg.tid.x", "syncthreads", ...); each backend keeps one table
+from those keys to its implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import Loc
+from ..types import Type
+
+# ----------------------------------------------------------------- expressions
+
+
+@dataclass(eq=False, slots=True)
+class Expr:
+    type: Type
+    loc: Loc
+
+
+@dataclass(eq=False, slots=True)
+class Const(Expr):
+    value: object
+
+
+@dataclass(eq=False, slots=True)
+class Var(Expr):
+    name: str
+
+
+@dataclass(eq=False, slots=True)
+class Cast(Expr):
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class BinOp(Expr):
+    """Arithmetic/bitwise op.  Both operands have ``type`` except for ``pow``
+    with an integer exponent on a float base (exponent keeps its own type)."""
+    op: str          # add sub mul truediv floordiv mod pow lshift rshift bitand bitor bitxor
+    lhs: Expr
+    rhs: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Compare(Expr):
+    """Comparison of two operands of the same scalar type; type is bool."""
+    op: str          # lt le gt ge eq ne
+    lhs: Expr
+    rhs: Expr
+
+
+@dataclass(eq=False, slots=True)
+class UnaryOp(Expr):
+    op: str          # neg invert not
+    operand: Expr
+
+
+@dataclass(eq=False, slots=True)
+class BoolOp(Expr):
+    """Short-circuit ``and``/``or`` returning one operand (Python semantics).
+    ``values`` are the raw operands: a backend evaluates each once, tests its
+    truth and converts it to ``type`` (all are scalars)."""
+    op: str          # and or
+    values: list
+
+
+@dataclass(eq=False, slots=True)
+class IfExp(Expr):
+    cond: Expr
+    then: Expr
+    orelse: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Load(Expr):
+    """``array[indices]`` with one integer index per dimension."""
+    array: Expr
+    indices: list
+
+
+@dataclass(eq=False, slots=True)
+class SubArray(Expr):
+    """``array[i]`` on an n-d array (n > 1): a view of one fewer dimension."""
+    array: Expr
+    indices: list
+
+
+@dataclass(eq=False, slots=True)
+class ArrayAttr(Expr):
+    """``shape[dim]``, ``strides[dim]`` (bytes) or ``size`` of an array."""
+    array: Expr
+    attr: str
+    dim: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class MakeTuple(Expr):
+    items: list
+
+
+@dataclass(eq=False, slots=True)
+class TupleGet(Expr):
+    tuple: Expr
+    index: int
+
+
+@dataclass(eq=False, slots=True)
+class Op(Expr):
+    """An intrinsic operation named by ``name``; see the backends' tables."""
+    name: str
+    args: list
+
+
+@dataclass(eq=False, slots=True)
+class Call(Expr):
+    """A call of another jit function, specialised for these argument types."""
+    func: "Function"
+    args: list
+
+
+# ------------------------------------------------------------------ statements
+
+
+@dataclass(eq=False, slots=True)
+class Stmt:
+    loc: Loc
+
+
+@dataclass(eq=False, slots=True)
+class Assign(Stmt):
+    name: str
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Store(Stmt):
+    array: Expr
+    indices: list
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class ExprStmt(Stmt):
+    value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class If(Stmt):
+    cond: Expr
+    body: list
+    orelse: list
+
+
+@dataclass(eq=False, slots=True)
+class While(Stmt):
+    cond: Expr
+    body: list
+    orelse: list
+
+
+@dataclass(eq=False, slots=True)
+class ForRange(Stmt):
+    """``for var in range(start, stop, step)``; start/stop/step have the var's type.
+    ``step_sign`` is +1/-1 when known at compile time, else 0."""
+    var: str
+    start: Expr
+    stop: Expr
+    step: Expr
+    step_sign: int
+    body: list
+    orelse: list
+
+
+@dataclass(eq=False, slots=True)
+class Break(Stmt):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class Continue(Stmt):
+    pass
+
+
+@dataclass(eq=False, slots=True)
+class Return(Stmt):
+    value: Expr | None
+
+
+# ------------------------------------------------------------------ functions
+
+
+@dataclass(eq=False)
+class Function:
+    """A typed jit function specialised for one argument signature."""
+    name: str                   # unique symbol name in the module
+    qualname: str               # for messages
+    params: list                # [(name, Type)]
+    locals: dict                # name -> Type, params included
+    body: list
+    return_type: Type
+    loc: Loc
+    callees: list = field(default_factory=list)   # Functions called directly
+    written_params: set = field(default_factory=set)  # array params the function may write

@@ -1,0 +1,349 @@
+"""``@jit``: the kernel object, its per-signature cache and the launch path.
+
+A ``@jit`` function is both a kernel (``f[grid, block](*args)``) and a device
+function (called from another ``@jit`` function).  Compiled specialisations
+are kept per (argument types, arch); the launch path caches, per signature,
+the loaded function and a parameter packer, so a launch costs one dict
+lookup per argument type plus ``cuLaunchKernel``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import struct
+import threading
+
+from . import types as T
+from .compiler import abi
+from .compiler.pipeline import STAGES, CompileResult, compile_kernel, signature_str
+from .errors import LaunchError
+from .runtime import args as A
+from .runtime import driver, toolchain
+
+__all__ = ["jit", "Dispatcher"]
+
+_OPTIONS = {"fastmath", "opt"}
+
+# one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
+_SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
+                "u8": "B7x", "u16": "H6x", "u32": "I4x", "u64": "Q", "f32": "f4x", "f64": "d"}
+
+
+def _slot_code(slot) -> str:
+    if slot == abi.PTR:
+        return _SLOT_FORMAT["ptr"]
+    if slot.is_bool:
+        return _SLOT_FORMAT["b"]
+    return _SLOT_FORMAT[f"{slot.kind}{slot.bits}"]
+
+
+class _Packer:
+    """Packs flat parameter values into a per-thread ``void*[]`` for cuLaunchKernel."""
+
+    def __init__(self, argtypes: tuple):
+        slots = [s for t in argtypes for s in abi.param_slots(t)]
+        self.count = len(slots)
+        self.struct = struct.Struct("<" + "".join(_slot_code(s) for s in slots))
+        self._tls = threading.local()
+
+    def pack(self, values) -> int:
+        bufs = getattr(self._tls, "bufs", None)
+        if bufs is None:
+            n = max(self.count, 1)
+            buf = ctypes.create_string_buffer(8 * n)
+            base = ctypes.addressof(buf)
+            ptrs = (ctypes.c_void_p * n)(*[base + 8 * k for k in range(n)])
+            bufs = self._tls.bufs = (buf, ptrs, ctypes.addressof(ptrs))
+        self.struct.pack_into(bufs[0], 0, *values)
+        return bufs[2]
+
+
+class _Loaded:
+    """A compile result loaded on one device, ready to launch."""
+
+    __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs")
+
+    def __init__(self, result: CompileResult, device):
+        self.result = result
+        self.device = device
+        self.module = driver.Module(result.cubin, result.qualname)
+        self.function = self.module.function(result.name)
+        self.packer = _Packer(result.argtypes)
+        self.written = result.written
+        self.name = result.qualname
+        self._attrs = None
+
+    @property
+    def attributes(self) -> dict:
+        if self._attrs is None:
+            self._attrs = driver.function_attributes(self.function)
+        return self._attrs
+
+
+def _dim3(value, what: str) -> tuple:
+    if isinstance(value, int) and not isinstance(value, bool):
+        dims = (value, 1, 1)
+    elif isinstance(value, tuple) and 1 <= len(value) <= 3 and all(isinstance(v, int) for v in value):
+        dims = tuple(value) + (1,) * (3 - len(value))
+    else:
+        try:
+            import numpy as np
+            if isinstance(value, np.integer):
+                return _dim3(int(value), what)
+        except ImportError:  # pragma: no cover
+            pass
+        raise LaunchError(f"{what} must be an int or a tuple of 1 to 3 ints, got {value!r}")
+    if min(dims) < 1:
+        raise LaunchError(f"{what} dimensions must all be >= 1, got {value!r}")
+    return dims
+
+
+class Launcher:
+    """``kernel[grid, block, stream, shared_bytes]``: call it with the kernel's arguments."""
+
+    __slots__ = ("dispatcher", "grid", "block", "stream", "shared")
+
+    def __init__(self, dispatcher, grid, block, stream, shared):
+        self.dispatcher = dispatcher
+        self.grid = grid
+        self.block = block
+        self.stream = stream
+        self.shared = shared
+
+    def __call__(self, *args):
+        return self.dispatcher._launch(self, args)
+
+
+class Dispatcher:
+    """A ``@jit`` function.  Launch with ``f[grid, block](*args)``; call from other ``@jit`` functions.
+
+    Example::
+
+        @jk.jit
+        def saxpy(a, x, y, out):
+            i = jk.grid(1)
+            if i < x.size:
+                out[i] = a * x[i] + y[i]
+
+        saxpy[(n + 255) // 256, 256](np.float32(2), x, y, out)
+        print(saxpy.inspect_ptx(saxpy.signatures[0]))
+    """
+
+    _jitkit_dispatcher = True
+
+    def __init__(self, pyfunc, options: dict):
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise TypeError(f"unknown jit option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}")
+        self.py_func = pyfunc
+        self.options = dict(options)
+        self.__name__ = pyfunc.__name__
+        self.__qualname__ = pyfunc.__qualname__
+        self.__doc__ = pyfunc.__doc__
+        self.__module__ = pyfunc.__module__
+        self.__wrapped__ = pyfunc
+        self._nparams = pyfunc.__code__.co_argcount
+        self._results: dict = {}    # (argtypes, arch) -> CompileResult
+        self._loaded: dict = {}     # argtypes -> _Loaded for the current device
+        self._configs: dict = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self):
+        return f"<jitkit kernel {self.__qualname__}>"
+
+    # ---------------------------------------------------------------- launch
+    def __getitem__(self, config) -> Launcher:
+        try:
+            found = self._configs.get(config)
+        except TypeError:  # unhashable stream object
+            found = None
+        if found is not None:
+            return found
+        if not isinstance(config, tuple) or not 2 <= len(config) <= 4:
+            raise LaunchError("launch with kernel[grid, block] or kernel[grid, block, stream, shared_bytes]")
+        grid, block = _dim3(config[0], "grid"), _dim3(config[1], "block")
+        stream = A.stream_handle(config[2]) if len(config) > 2 else 0
+        shared = int(config[3]) if len(config) > 3 else 0
+        if shared < 0:
+            raise LaunchError(f"shared_bytes must be >= 0, got {shared}")
+        launcher = Launcher(self, grid, block, stream, shared)
+        try:
+            if len(self._configs) > 256:
+                self._configs.clear()
+            self._configs[config] = launcher
+        except TypeError:
+            pass
+        return launcher
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.__qualname__} is a jit kernel: launch it with {self.__name__}[grid, block](...), "
+                        "or call it from another @jit function")
+
+    def _launch(self, cfg: Launcher, args: tuple):
+        if len(args) != self._nparams:
+            raise TypeError(f"{self.__qualname__}() takes {self._nparams} argument"
+                            f"{'s' * (self._nparams != 1)}, got {len(args)}")
+        vals: list = []
+        staged: list = []
+        stream = cfg.stream
+        handlers = A._HANDLERS
+        try:
+            tys = []
+            for i, a in enumerate(args):
+                h = handlers.get(type(a)) or A.handler_for(a, i)
+                tys.append(h(a, vals, staged, stream, i))
+            tys = tuple(tys)
+            loaded = self._loaded.get(tys)
+            if loaded is None or loaded.device is not driver.current_device():
+                loaded = self._load(tys)
+            if staged:
+                self._check_writable(staged, loaded)
+            addr = loaded.packer.pack(vals)
+            g, b = cfg.grid, cfg.block
+            res = driver._drv().cuLaunchKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
+                                               cfg.shared, stream, addr, 0)
+            driver.last_kernel[0] = loaded.name
+            if res[0]:
+                self._launch_failed(res[0], loaded, cfg)
+            if staged:
+                self._copy_back(staged, loaded, stream)
+        finally:
+            for s in staged:
+                driver.mem_free(s.dptr)
+
+    def _load(self, tys: tuple) -> _Loaded:
+        dev = driver.current_device()
+        with self._lock:
+            result = self._compile(tys, toolchain.check_arch(dev.arch)[0])
+            loaded = _Loaded(result, dev)
+            self._loaded[tys] = loaded
+        return loaded
+
+    def _check_writable(self, staged, loaded):
+        for s in staged:
+            if s.index in loaded.written and not s.target.flags.writeable:
+                raise LaunchError(f"argument {s.index} of {self.__qualname__} is a read-only array, "
+                                  "but the kernel writes to it")
+
+    def _copy_back(self, staged, loaded, stream):
+        for s in staged:
+            if s.index in loaded.written:
+                driver.memcpy_dtoh(s.host.ctypes.data, s.dptr, s.nbytes, stream)
+        driver.stream_synchronize(stream)
+        for s in staged:
+            if s.index in loaded.written and s.host is not s.target:
+                s.target[...] = s.host
+
+    def _launch_failed(self, err, loaded, cfg):
+        limits = loaded.device.limits
+        nthreads = cfg.block[0] * cfg.block[1] * cfg.block[2]
+        if nthreads > limits["max_threads_per_block"] or any(b > m for b, m in zip(cfg.block, limits["max_block"])):
+            raise LaunchError(f"block {cfg.block} exceeds the device limit ({limits['max_block']}, at most "
+                              f"{limits['max_threads_per_block']} threads) for kernel {self.__qualname__}")
+        if any(g > m for g, m in zip(cfg.grid, limits["max_grid"])):
+            raise LaunchError(f"grid {cfg.grid} exceeds the device limit {limits['max_grid']} "
+                              f"for kernel {self.__qualname__}")
+        driver.raise_error(err, "cuLaunchKernel", self.__qualname__)
+
+    # ---------------------------------------------------------------- compile
+    def _compile(self, argtypes: tuple, arch: str) -> CompileResult:
+        key = (argtypes, arch)
+        found = self._results.get(key)
+        if found is None:
+            with self._lock:
+                found = self._results.get(key)
+                if found is None:
+                    found = compile_kernel(self.py_func, argtypes, arch, self.options)
+                    self._results[key] = found
+        return found
+
+    def _signature(self, signature) -> tuple:
+        if isinstance(signature, CompileResult):
+            return signature.argtypes
+        if not isinstance(signature, (tuple, list)):
+            raise TypeError("a signature is a tuple of jitkit types (jk.float32, jk.Array(jk.float32, 1, 'C'), ...) "
+                            "or of example arguments")
+        if len(signature) != self._nparams:
+            raise TypeError(f"{self.__qualname__}() takes {self._nparams} arguments, the signature has "
+                            f"{len(signature)}")
+        return tuple(t if isinstance(t, T.Type) else A.type_of(t, i) for i, t in enumerate(signature))
+
+    @staticmethod
+    def _arch(arch) -> str:
+        if arch is None:
+            from . import config
+            arch = config.arch_override()
+        if arch is None:
+            if not driver.gpu_available():
+                raise LaunchError("no GPU found: pass arch='sm_90' (or set JITKIT_ARCH) to compile ahead of time")
+            arch = driver.current_device().arch
+        return toolchain.check_arch(arch)[0]
+
+    def compile(self, signature, arch: str | None = None) -> CompileResult:
+        """Compile for ``signature`` (types or example arguments) and ``arch`` (default: current GPU).
+
+        Works without a GPU when ``arch`` is given, e.g. ``arch="sm_90"``.
+        """
+        return self._compile(self._signature(signature), self._arch(arch))
+
+    @property
+    def signatures(self) -> list:
+        """Argument-type tuples compiled so far."""
+        return list(dict.fromkeys(k[0] for k in self._results))
+
+    def inspect_ir(self, signature=None, arch: str | None = None) -> str:
+        """The NVVM IR (LLVM text) for ``signature``."""
+        return self._stage("nvvm", signature, arch)
+
+    def inspect_ptx(self, signature=None, arch: str | None = None) -> str:
+        """The PTX libNVVM produces for ``signature``."""
+        return self._stage("ptx", signature, arch)
+
+    def inspect_sass(self, signature=None, arch: str | None = None) -> str:
+        """The SASS of the cubin (needs nvdisasm/cuobjdump: ``pip install jitkit[sass]``)."""
+        return toolchain.disassemble(self._stage("cubin", signature, arch))
+
+    def inspect_types(self, signature=None, arch: str | None = None):
+        """The typed tree (``jitkit.compiler.tir.Function``) for ``signature``."""
+        return self._stage("typed", signature, arch)
+
+    def _stage(self, stage: str, signature, arch):
+        if stage not in STAGES:
+            raise ValueError(stage)
+        if signature is None:
+            sigs = self.signatures
+            if len(sigs) != 1:
+                raise TypeError(f"{self.__qualname__} has {len(sigs)} compiled signatures; pass one of: "
+                                + "; ".join(signature_str(s) for s in sigs))
+            signature = sigs[0]
+        return self.compile(signature, arch).stage(stage)
+
+
+def jit(fn=None, **options):
+    """Compile a Python function for the GPU.
+
+    Use as ``@jit`` or ``@jit(fastmath=True)``.  The result launches as a
+    kernel with ``f[grid, block](*args)`` and can be called from other
+    ``@jit`` functions as a device function.
+
+    Example::
+
+        import numpy as np, jitkit as jk
+
+        @jk.jit
+        def add_one(x):
+            i = jk.grid(1)
+            if i < x.size:
+                x[i] += 1
+
+        x = np.arange(10, dtype=np.float32)
+        add_one[1, 32](x)      # x is copied to the GPU and back
+    """
+    if fn is None:
+        return functools.partial(jit, **options)
+    if isinstance(fn, Dispatcher):
+        return fn
+    if not callable(fn):
+        raise TypeError(f"@jit decorates a function, got {type(fn).__name__}")
+    return Dispatcher(fn, options)

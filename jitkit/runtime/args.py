@@ -1,0 +1,298 @@
+"""Kernel arguments: from Python objects to jitkit types and flat parameter values.
+
+- NumPy arrays are copied to the device before the launch and back after it
+  (only those the kernel may write), like numba; non-contiguous ones travel
+  as contiguous copies.
+- Objects with ``__cuda_array_interface__`` or a CUDA ``__dlpack__`` (CuPy,
+  PyTorch, numba device arrays, JAX...) are passed zero-copy.  CuPy and
+  PyTorch get attribute-level fast paths.
+- Python and NumPy scalars, and tuples of them.
+
+One handler per Python type, found once and cached, keeps the per-launch
+cost to a dictionary lookup and a few attribute reads per argument.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .. import types as T
+from ..errors import LaunchError
+from . import driver
+
+_layout_cache: dict = {}
+
+
+def layout_of(shape: tuple, strides, itemsize: int) -> str:
+    """'C', 'F' or 'A' for byte ``strides`` (None means C-contiguous)."""
+    if strides is None:
+        return "C"
+    key = (shape, strides, itemsize)
+    found = _layout_cache.get(key)
+    if found is not None:
+        return found
+    c = f = True
+    acc = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1 and s != acc:
+            c = False
+        acc *= n
+    acc = itemsize
+    for n, s in zip(shape, strides):
+        if n != 1 and s != acc:
+            f = False
+        acc *= n
+    res = "C" if c or 0 in shape else ("F" if f else "A")
+    if len(_layout_cache) > 4096:
+        _layout_cache.clear()
+    _layout_cache[key] = res
+    return res
+
+
+def _array_values(vals: list, ptr: int, shape: tuple, strides, layout: str, itemsize: int) -> None:
+    vals.append(ptr)
+    vals.extend(shape)
+    if layout == "A":
+        vals.extend(strides)
+
+
+class HostCopy:
+    """A NumPy argument staged on the device for one launch."""
+
+    __slots__ = ("index", "host", "target", "dptr", "nbytes")
+
+    def __init__(self, index, host, target, dptr, nbytes):
+        self.index = index      # argument position
+        self.host = host        # contiguous host array holding the data
+        self.target = target    # the user's array (written back into when it differs from host)
+        self.dptr = dptr
+        self.nbytes = nbytes
+
+
+def _numpy(a: np.ndarray, vals: list, staged: list, stream: int, index: int) -> T.Type:
+    dt = T.scalar_from_dtype(a.dtype)
+    if a.ndim == 0:
+        raise LaunchError(f"argument {index}: 0-d arrays are not supported; pass a scalar (a.item()) instead")
+    flags = a.flags
+    if flags.c_contiguous:
+        host, layout = a, "C"
+    elif flags.f_contiguous:
+        host, layout = a, "F"
+    else:
+        host, layout = np.ascontiguousarray(a), "C"
+    if not host.dtype.isnative:
+        host = host.astype(host.dtype.newbyteorder("="))
+    nbytes = host.nbytes
+    dptr = driver.mem_alloc(nbytes)
+    staged.append(HostCopy(index, host, a, dptr, nbytes))
+    driver.memcpy_htod(dptr, host.ctypes.data, nbytes, stream)
+    vals.append(dptr)
+    vals.extend(a.shape)
+    return T.Array(dt, a.ndim, layout)
+
+
+def _cai(a, vals: list, staged, stream, index) -> T.Type:
+    iface = a.__cuda_array_interface__
+    shape = tuple(iface["shape"])
+    dtype = np.dtype(iface["typestr"])
+    dt = T.scalar_from_dtype(dtype)
+    strides = iface.get("strides")
+    strides = tuple(strides) if strides is not None else None
+    if not shape:
+        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    layout = layout_of(shape, strides, dtype.itemsize)
+    if layout == "A":
+        vals.append(iface["data"][0])
+        vals.extend(shape)
+        vals.extend(strides)
+    else:
+        vals.append(iface["data"][0])
+        vals.extend(shape)
+    return T.Array(dt, len(shape), layout)
+
+
+def _cupy(a, vals: list, staged, stream, index) -> T.Type:
+    shape = a.shape
+    if not shape:
+        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    dtype = a.dtype
+    strides = a.strides
+    layout = layout_of(shape, strides, dtype.itemsize)
+    _array_values(vals, a.data.ptr, shape, strides, layout, dtype.itemsize)
+    return T.Array(T.scalar_from_dtype(dtype), len(shape), layout)
+
+
+_TORCH_DTYPES: dict = {}
+
+
+def _torch(a, vals: list, staged, stream, index) -> T.Type:
+    if not a.is_cuda:
+        return _numpy(a.detach().numpy(), vals, staged, stream, index)
+    dt = _TORCH_DTYPES.get(a.dtype)
+    if dt is None:
+        name = str(a.dtype).replace("torch.", "")
+        try:
+            dt = _TORCH_DTYPES[a.dtype] = T.scalar_from_dtype(name)
+        except TypeError:
+            raise LaunchError(f"argument {index}: torch dtype {a.dtype} is not supported") from None
+    shape = tuple(a.shape)
+    if not shape:
+        raise LaunchError(f"argument {index}: 0-d tensors are not supported; pass a scalar (t.item()) instead")
+    isz = dt.itemsize
+    strides = tuple(s * isz for s in a.stride())
+    layout = layout_of(shape, strides, isz)
+    _array_values(vals, a.data_ptr(), shape, strides, layout, isz)
+    return T.Array(dt, len(shape), layout)
+
+
+# ---------------------------------------------------------------- DLPack
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+_kDLCPU, _kDLCUDA = 1, 2
+_DL_KIND = {0: "i", 1: "u", 2: "f", 6: "b"}
+
+
+def _dlpack(a, vals: list, staged, stream, index) -> T.Type:
+    dev_type, _ = a.__dlpack_device__()
+    if dev_type == _kDLCPU:
+        return _numpy(np.from_dlpack(a), vals, staged, stream, index)
+    if dev_type != _kDLCUDA:
+        raise LaunchError(f"argument {index}: DLPack device type {dev_type} is not a CUDA device")
+    capsule = a.__dlpack__(stream=None)
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    t = _DLTensor.from_address(get(capsule, b"dltensor"))  # DLManagedTensor starts with a DLTensor
+    kind = _DL_KIND.get(t.dtype.code)
+    if kind is None or t.dtype.lanes != 1:
+        raise LaunchError(f"argument {index}: DLPack dtype code {t.dtype.code} is not supported")
+    dt = T.Scalar(kind, t.dtype.bits) if kind != "b" else T.boolean
+    shape = tuple(t.shape[i] for i in range(t.ndim))
+    if not shape:
+        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    isz = dt.itemsize
+    strides = tuple(t.strides[i] * isz for i in range(t.ndim)) if t.strides else None
+    layout = layout_of(shape, strides, isz)
+    if strides is None:
+        strides = ()
+    _array_values(vals, (t.data or 0) + t.byte_offset, shape, strides, layout, isz)
+    del capsule  # the producer still owns the memory; its deleter runs with the capsule
+    return T.Array(dt, len(shape), layout)
+
+
+# ---------------------------------------------------------------- scalars
+
+def _py_bool(a, vals, staged, stream, index):
+    vals.append(a)
+    return T.boolean
+
+
+def _py_int(a, vals, staged, stream, index):
+    if not -(2 ** 63) <= a < 2 ** 63:
+        raise LaunchError(f"argument {index}: integer {a} does not fit in int64")
+    vals.append(a)
+    return T.int64
+
+
+def _py_float(a, vals, staged, stream, index):
+    vals.append(a)
+    return T.float64
+
+
+def _np_scalar(a, vals, staged, stream, index):
+    ty = T.scalar_from_dtype(a.dtype)
+    vals.append(a.item())
+    return ty
+
+
+def _tuple(a, vals, staged, stream, index):
+    items = []
+    for x in a:
+        h = handler_for(x, index)
+        items.append(h(x, vals, staged, stream, index))
+    return T.Tuple(tuple(items))
+
+
+_HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, np.ndarray: _numpy, tuple: _tuple}
+for _t in T.SCALARS:
+    _HANDLERS[_t.dtype.type] = _np_scalar
+
+
+def handler_for(a, index: int):
+    """The (cached) handler for ``type(a)``; TypeError for unsupported arguments."""
+    cls = type(a)
+    h = _HANDLERS.get(cls)
+    if h is not None:
+        return h
+    mod = getattr(cls, "__module__", "") or ""
+    if mod.startswith("cupy") and cls.__name__ == "ndarray":
+        h = _cupy
+    elif mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter"):
+        h = _torch
+    elif hasattr(a, "__cuda_array_interface__"):
+        h = _cai
+    elif hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__"):
+        h = _dlpack
+    elif isinstance(a, np.ndarray):
+        h = _numpy
+    elif isinstance(a, np.generic):
+        h = _np_scalar
+    else:
+        raise TypeError(f"argument {index}: jitkit cannot pass {cls.__qualname__} to a kernel; "
+                        "supported: numpy arrays, device arrays (__cuda_array_interface__ / __dlpack__), "
+                        "numbers and tuples of them")
+    _HANDLERS[cls] = h
+    return h
+
+
+def type_of(a, index: int = 0) -> T.Type:
+    """The jitkit type ``a`` would have as a kernel argument (no device needed)."""
+    if isinstance(a, np.ndarray):
+        if a.ndim == 0:
+            raise LaunchError(f"argument {index}: 0-d arrays are not supported; pass a scalar instead")
+        f = a.flags
+        layout = "C" if f.c_contiguous else ("F" if f.f_contiguous else "C")
+        return T.Array(T.scalar_from_dtype(a.dtype), a.ndim, layout)
+    if isinstance(a, tuple):
+        return T.Tuple(tuple(type_of(x, index) for x in a))
+    h = handler_for(a, index)
+    return h(a, [], [], 0, index)
+
+
+# ---------------------------------------------------------------- streams
+
+def stream_handle(s) -> int:
+    """A CUstream handle (int) from None, an int, or a stream object of cuda.core/CuPy/PyTorch."""
+    if s is None or s == 0:
+        return 0
+    if isinstance(s, int):
+        return s
+    proto = getattr(s, "__cuda_stream__", None)
+    if proto is not None:
+        return int(proto()[1])
+    for attr in ("cuda_stream", "ptr", "handle"):  # PyTorch, CuPy, cuda.core/others
+        h = getattr(s, attr, None)
+        if h is not None:
+            try:
+                return int(h)
+            except TypeError:
+                continue
+    try:
+        return int(s)  # cuda.bindings CUstream
+    except TypeError:
+        raise TypeError(f"cannot use {type(s).__qualname__} as a CUDA stream; pass an int handle or an object "
+                        "with __cuda_stream__ (cuda.core), .ptr (CuPy) or .cuda_stream (PyTorch)") from None

@@ -1,0 +1,176 @@
+"""jitkit's type system: frozen, interned, hashable types.
+
+Types compare by identity and go straight into cache keys.  Scalar types are
+also callable inside kernels as explicit casts (``jk.float32(x)``).
+
+Promotion follows NumPy 2 (NEP 50): two typed operands promote with
+``numpy.promote_types``; a Python literal is *weak* and takes the other
+operand's type (``x * 2.0`` stays float32 for a float32 ``x``).  This is the one
+deliberate deviation from numba, which would widen to float64/int64.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = [
+    "Type", "Scalar", "Array", "Tuple", "NoneType",
+    "boolean", "bool_", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "none", "scalar_from_dtype", "promote", "SCALARS",
+]
+
+_intern_lock = threading.Lock()
+
+
+class Type:
+    """Base of all jitkit types.  Instances are interned: equal types are identical."""
+
+    __slots__ = ("_key", "__weakref__")
+    _interned: dict = {}
+
+    def __new__(cls, *key):
+        full = (cls,) + key
+        found = Type._interned.get(full)
+        if found is not None:
+            return found
+        with _intern_lock:
+            found = Type._interned.get(full)
+            if found is None:
+                found = object.__new__(cls)
+                object.__setattr__(found, "_key", key)
+                found._init(*key)
+                Type._interned[full] = found
+        return found
+
+    def _init(self, *key):
+        pass
+
+    def __setattr__(self, name, value):  # frozen after _init
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _set(self, **kw):
+        for k, v in kw.items():
+            object.__setattr__(self, k, v)
+
+    def __reduce__(self):
+        return (type(self), self._key)
+
+    def __repr__(self):
+        return self.name  # type: ignore[attr-defined]
+
+    __str__ = __repr__
+
+
+class Scalar(Type):
+    """A numeric or boolean scalar: kind 'b' (bool), 'i' (signed), 'u' (unsigned), 'f' (float)."""
+
+    __slots__ = ("kind", "bits", "name", "dtype")
+
+    def _init(self, kind: str, bits: int):
+        name = {"b": "bool", "i": f"int{bits}", "u": f"uint{bits}", "f": f"float{bits}"}[kind]
+        self._set(kind=kind, bits=bits, name=name, dtype=np.dtype(name))
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind in "iu"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.kind == "i"
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind == "f"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "b"
+
+    @property
+    def itemsize(self) -> int:
+        return max(self.bits // 8, 1)
+
+    def __call__(self, value):
+        """Outside kernels a scalar type converts like its NumPy counterpart."""
+        return self.dtype.type(value)
+
+
+class Array(Type):
+    """An array argument: element type, number of dimensions and layout.
+
+    layout is 'C' (row-major contiguous), 'F' (column-major contiguous) or 'A'
+    (any strides).  A 1-d contiguous array is 'C'.
+    """
+
+    __slots__ = ("dtype", "ndim", "layout", "name")
+
+    def _init(self, dtype: Scalar, ndim: int, layout: str):
+        self._set(dtype=dtype, ndim=ndim, layout=layout, name=f"array({dtype.name}, {ndim}d, {layout})")
+
+
+class Tuple(Type):
+    """A heterogeneous tuple of scalars, arrays or tuples."""
+
+    __slots__ = ("types", "name")
+
+    def _init(self, types: tuple):
+        self._set(types=types, name="tuple(" + ", ".join(t.name for t in types) + ")")
+
+    @property
+    def count(self) -> int:
+        return len(self.types)
+
+
+class NoneType(Type):
+    __slots__ = ("name",)
+
+    def _init(self):
+        self._set(name="none")
+
+
+boolean = bool_ = Scalar("b", 8)
+int8, int16, int32, int64 = (Scalar("i", b) for b in (8, 16, 32, 64))
+uint8, uint16, uint32, uint64 = (Scalar("u", b) for b in (8, 16, 32, 64))
+float32, float64 = Scalar("f", 32), Scalar("f", 64)
+none = NoneType()
+
+SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64)
+_BY_DTYPE = {t.dtype: t for t in SCALARS}
+
+
+def scalar_from_dtype(dtype) -> Scalar:
+    """The jitkit scalar type of a NumPy dtype (or anything ``np.dtype`` accepts)."""
+    dt = np.dtype(dtype)
+    try:
+        return _BY_DTYPE[dt.newbyteorder("=") if dt.byteorder not in "=|" else dt]
+    except KeyError:
+        raise TypeError(f"jitkit does not support dtype {dt!s}; supported: "
+                        + ", ".join(t.name for t in SCALARS)) from None
+
+
+_promote_cache: dict = {}
+
+
+def promote(a: Scalar, b: Scalar, a_weak: bool = False, b_weak: bool = False) -> Scalar:
+    """The common type of two scalars for arithmetic, NEP 50 style.
+
+    A weak operand is a Python literal: it adopts the other operand's type,
+    except that a float literal with an integer operand gives float64.
+    (Arithmetic on two bools is widened to int64 by the typer, as in Python.)
+    """
+    if a_weak != b_weak:
+        strong, weak = (b, a) if a_weak else (a, b)
+        if weak.is_float and not strong.is_float:
+            return float64
+        if weak.is_int and strong.is_bool:
+            return int64
+        return strong
+    key = (a, b)
+    res = _promote_cache.get(key)
+    if res is None:
+        res = scalar_from_dtype(np.promote_types(a.dtype, b.dtype))
+        _promote_cache[key] = res
+    return res
