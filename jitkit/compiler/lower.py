@@ -296,9 +296,9 @@ class FunctionLowering:
 
     def expr_BinOp(self, e: tir.BinOp):
         lhs = self.expr(e.lhs)
+        if e.op == "pow" and e.type.is_float and isinstance(e.rhs, tir.Const) and e.rhs.value == 2:
+            return self.b.fmul(lhs, lhs)  # exact, and what x ** 2 means
         if e.op == "pow" and e.type.is_float and e.rhs.type is not e.type:
-            if isinstance(e.rhs, tir.Const) and e.rhs.value == 2:
-                return self.b.fmul(lhs, lhs)
             rhs = self.cast(self.expr(e.rhs), e.rhs.type, e.type)
         else:
             rhs = self.expr(e.rhs)

@@ -105,8 +105,20 @@ def compare(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
     if lw and rw and isinstance(lhs, tir.Const) and isinstance(rhs, tir.Const):
         return typer.const(bool(_PYOPS[op](lhs.value, rhs.value)), node)
     ty = T.promote(lt, rt, lw, rw)
+    for e, w in ((lhs, lw), (rhs, rw)):
+        # NumPy 2: a Python int outside the other operand's range compares by value
+        if w and isinstance(e, tir.Const) and ty.is_int and not _fits(e.value, ty):
+            ty = T.promote(lt, rt, False, False)
     return typer.mark(tir.Compare(T.boolean, typer.loc(node), op, typer.convert(lhs, ty, node),
                                   typer.convert(rhs, ty, node)), False)
+
+
+def _fits(value, ty: T.Scalar) -> bool:
+    if isinstance(value, float):
+        return False
+    import numpy as np
+    info = np.iinfo(ty.dtype)
+    return info.min <= int(value) <= info.max
 
 
 def unary(typer, node, op: str, operand: tir.Expr) -> tir.Expr:

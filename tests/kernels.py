@@ -1,0 +1,560 @@
+"""The kernel catalogue: every construct of the kernel language, with a numpy reference.
+
+Each :class:`Case` has a kernel, a maker of fresh random arguments, the indices
+of its output arguments, and a reference that computes the expected outputs
+from the inputs with numpy (float64 where that is the truth).  The test tiers
+(compile, GPU; the simulator later) all run this one list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import jitkit as jk
+
+SIZES = (1, 31, 33, 1000)
+INT_TYPES = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+FLOAT_TYPES = (np.float32, np.float64)
+ALL_TYPES = INT_TYPES + FLOAT_TYPES + (np.bool_,)
+
+SCALE = 3.0          # module-level constants captured at compile time
+OFFSET = 7
+PAIR = (2, 5)
+
+
+@dataclass
+class Case:
+    name: str
+    kernel: object
+    make: object           # rng -> list of arguments
+    outputs: tuple         # argument indices written by the kernel
+    ref: object            # list of args (inputs) -> list of expected outputs
+    launch: object = None  # args -> (grid, block); default covers args[outputs[0]].size
+    rtol: float = 0.0
+    atol: float = 0.0
+    tags: tuple = field(default_factory=tuple)
+
+
+def blocks_for(n, tpb=64):
+    return max((n + tpb - 1) // tpb, 1), tpb
+
+
+def rand(rng, dtype, n, lo=-50, hi=50, nonzero=False):
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return rng.random(n) < 0.5
+    if dt.kind == "f":
+        a = rng.uniform(lo, hi, n).astype(dt)
+    else:
+        info = np.iinfo(dt)
+        a = rng.integers(max(lo, info.min), min(hi, info.max) + 1, n, dtype=dt)
+    if nonzero:
+        a[a == 0] = 1
+    return a
+
+
+def poison(shape, dtype):
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return np.full(shape, np.nan, dt)
+    if dt == np.bool_:
+        return np.zeros(shape, dt)
+    return np.full(shape, np.iinfo(dt).max // 3 + 1, dt)
+
+
+CASES: list = []
+
+
+def case(*a, **k):
+    CASES.append(Case(*a, **k))
+
+
+# ------------------------------------------------------------------ saxpy, every float type
+@jk.jit
+def saxpy(a, x, y, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = a * x[i] + y[i]
+
+
+for _t in FLOAT_TYPES:
+    for _n in SIZES:
+        case(f"saxpy-{np.dtype(_t).name}-{_n}", saxpy,
+             lambda r, t=_t, n=_n: [t(2.5), rand(r, t, n), rand(r, t, n), poison(n, t)],
+             (3,), lambda a: [a[0] * a[1] + a[2]], rtol=1e-6 if _t == np.float32 else 1e-14)
+
+
+# ------------------------------------------------------------------ binary arithmetic on every type
+def _binop_kernel(op):
+    src = {
+        "add": "x[i] + y[i]", "sub": "x[i] - y[i]", "mul": "x[i] * y[i]", "truediv": "x[i] / y[i]",
+        "floordiv": "x[i] // y[i]", "mod": "x[i] % y[i]", "pow": "x[i] ** y[i]",
+        "and": "x[i] & y[i]", "or": "x[i] | y[i]", "xor": "x[i] ^ y[i]",
+        "lshift": "x[i] << y[i]", "rshift": "x[i] >> y[i]",
+    }[op]
+    ns = {"jk": jk}
+    exec(compile(f"def k_{op}(x, y, out):\n    i = jk.grid(1)\n    if i < out.size:\n        out[i] = {src}\n",
+                 _fake_file(f"k_{op}", src), "exec"), ns)
+    return jk.jit(ns[f"k_{op}"])
+
+
+def _fake_file(name, src):
+    """Register generated source with linecache so jitkit can read it back."""
+    import linecache
+    fname = f"<jitkit-test {name}>"
+    text = f"def {name}(x, y, out):\n    i = jk.grid(1)\n    if i < out.size:\n        out[i] = {src}\n"
+    linecache.cache[fname] = (len(text), None, text.splitlines(True), fname)
+    return fname
+
+
+_NP = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+       "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power, "and": np.bitwise_and,
+       "or": np.bitwise_or, "xor": np.bitwise_xor, "lshift": np.left_shift, "rshift": np.right_shift}
+BINOP_KERNELS = {op: _binop_kernel(op) for op in _NP}
+
+
+def _binop_case(op, t, n):
+    dt = np.dtype(t)
+    out_t = np.float64 if op == "truediv" and dt.kind in "iu" else t
+    if op == "pow":
+        make = lambda r: [rand(r, t, n, -3, 3) if dt.kind != "f" else rand(r, t, n, 0.5, 3),  # noqa: E731
+                          rand(r, t, n, 0, 4), poison(n, out_t)]
+    elif op in ("lshift", "rshift"):
+        make = lambda r: [rand(r, t, n), rand(r, t, n, 0, dt.itemsize * 8 - 2), poison(n, out_t)]  # noqa: E731
+    else:
+        nz = op in ("truediv", "floordiv", "mod")
+        make = lambda r: [rand(r, t, n), rand(r, t, n, nonzero=nz), poison(n, out_t)]  # noqa: E731
+    ref = lambda a: [_NP[op](a[0], a[1]).astype(out_t)]  # noqa: E731
+    tol = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-13}.get(np.dtype(out_t), 0)
+    case(f"binop-{op}-{dt.name}-{n}", BINOP_KERNELS[op], make, (2,), ref, rtol=tol, atol=tol)
+
+
+for _op in _NP:
+    for _t in INT_TYPES + FLOAT_TYPES:
+        if _op in ("and", "or", "xor", "lshift", "rshift") and np.dtype(_t).kind == "f":
+            continue
+        if _op == "pow" and np.dtype(_t).kind == "u":
+            continue
+        _binop_case(_op, _t, 1000 if _t in (np.int32, np.float32) else 33)
+
+
+# ------------------------------------------------------------------ unary, comparisons, logic, ternary
+@jk.jit
+def unary_ops(x, neg, inv, notx, ab):
+    i = jk.grid(1)
+    if i < x.size:
+        neg[i] = -x[i]
+        inv[i] = ~x[i]
+        notx[i] = not x[i]
+        ab[i] = abs(x[i])
+
+
+case("unary-int32", unary_ops, lambda r: [rand(r, np.int32, 1000)] + [poison(1000, np.int32) for _ in range(2)]
+     + [poison(1000, np.bool_), poison(1000, np.int32)], (1, 2, 3, 4),
+     lambda a: [-a[0], ~a[0], a[0] == 0, np.abs(a[0])])
+
+
+@jk.jit
+def compare_ops(x, y, out):
+    i = jk.grid(1)
+    if i < x.size:
+        a = x[i]
+        b = y[i]
+        code = 0
+        if a < b:
+            code += 1
+        if a <= b:
+            code += 2
+        if a > b:
+            code += 4
+        if a >= b:
+            code += 8
+        if a == b:
+            code += 16
+        if a != b:
+            code += 32
+        if -10 < a < b <= 20:
+            code += 64
+        if (a > 0 and b > 0) or not (a < -20):
+            code += 128
+        code += 256 if a > b else 512
+        out[i] = code
+
+
+def _compare_ref(a):
+    x, y = a[0].astype(np.float64), a[1].astype(np.float64)
+    code = ((x < y) * 1 + (x <= y) * 2 + (x > y) * 4 + (x >= y) * 8 + (x == y) * 16 + (x != y) * 32
+            + ((-10 < x) & (x < y) & (y <= 20)) * 64 + (((x > 0) & (y > 0)) | ~(x < -20)) * 128
+            + np.where(x > y, 256, 512))
+    return [code.astype(np.int64)]
+
+
+for _t in (np.int32, np.float32, np.uint8, np.float64):
+    case(f"compare-{np.dtype(_t).name}", compare_ops,
+         lambda r, t=_t: [rand(r, t, 1000, 0 if np.dtype(t).kind == "u" else -30, 30),
+                          rand(r, t, 1000, 0 if np.dtype(t).kind == "u" else -30, 30), poison(1000, np.int64)],
+         (2,), _compare_ref)
+
+
+@jk.jit
+def boolop_values(x, y, out_and, out_or):
+    i = jk.grid(1)
+    if i < x.size:
+        out_and[i] = x[i] and y[i]     # Python: returns an operand
+        out_or[i] = x[i] or y[i]
+
+
+case("boolop-values", boolop_values,
+     lambda r: [rand(r, np.int64, 1000, -2, 2), rand(r, np.int64, 1000, -2, 2), poison(1000, np.int64),
+                poison(1000, np.int64)], (2, 3),
+     lambda a: [np.where(a[0] != 0, a[1], a[0]), np.where(a[0] != 0, a[0], a[1])])
+
+
+# ------------------------------------------------------------------ control flow
+@jk.jit
+def control_flow(n, out):
+    i = jk.grid(1)
+    if i < out.shape[0]:
+        k = i % 7
+        if k == 0:
+            v = 10
+        elif k == 1:
+            v = 20
+        elif k < 4:
+            v = 30
+        else:
+            v = 40
+        s = 0
+        for j in range(n):            # 1-arg range
+            s += j
+        for j in range(3, n):         # 2-arg range
+            s += 2 * j
+        for j in range(n, 0, -2):     # negative step
+            s -= j
+        for j in range(1, n, 3):      # 3-arg range
+            if j == 7:
+                continue
+            if j > 20:
+                break
+            s += j
+        else:
+            s += 1000                 # runs only without break
+        w = 0
+        while w < k:
+            w += 1
+            if w == 5:
+                break
+        out[i, 0] = v
+        out[i, 1] = s
+        out[i, 2] = w
+
+
+def _control_ref(a):
+    n, out = a[0], a[1]
+    res = np.zeros_like(out)
+    for i in range(out.shape[0]):
+        k = i % 7
+        v = 10 if k == 0 else 20 if k == 1 else 30 if k < 4 else 40
+        s = sum(range(n)) + sum(2 * j for j in range(3, n)) - sum(range(n, 0, -2))
+        for j in range(1, n, 3):
+            if j == 7:
+                continue
+            if j > 20:
+                break
+            s += j
+        else:
+            s += 1000
+        w = 0
+        while w < k:
+            w += 1
+            if w == 5:
+                break
+        res[i] = (v, s, w)
+    return [res]
+
+
+for _n in (0, 5, 30):
+    case(f"control-flow-n{_n}", control_flow, lambda r, n=_n: [n, poison((100, 3), np.int64)], (1,), _control_ref,
+         launch=lambda a: blocks_for(a[1].shape[0]))
+
+
+@jk.jit
+def dynamic_step(start, stop, step, out):
+    if jk.grid(1) == 0:
+        c = 0
+        for j in range(start, stop, step):   # sign of step known only at run time
+            out[c] = j
+            c += 1
+        out[out.size - 1] = c
+
+
+for _s in ((0, 10, 3), (10, -5, -4), (5, 5, 1), (-3, 4, -1)):
+    case(f"range-dynamic-step{_s}", dynamic_step, lambda r, s=_s: [*s, poison(20, np.int64)], (3,),
+         lambda a, s=_s: [_dyn_ref(*s)], launch=lambda a: (1, 32))
+
+
+def _dyn_ref(start, stop, step):
+    out = poison(20, np.int64)
+    vals = list(range(start, stop, step))
+    out[:len(vals)] = vals
+    out[19] = len(vals)
+    return out
+
+
+# ------------------------------------------------------------------ typing: unification, weak literals, casts
+@jk.jit
+def accumulate(x, out):
+    i = jk.grid(1)
+    if i < out.size:
+        s = 0                 # int literal, unified with float32 -> float32
+        for j in range(x.shape[1]):
+            s += x[i, j]
+        out[i] = s * 0.5      # float literal stays float32
+
+
+case("unify-accumulate-f32", accumulate, lambda r: [rand(r, np.float32, 50 * 17).reshape(50, 17),
+                                                    poison(50, np.float32)], (1,),
+     lambda a: [a[0].astype(np.float64).sum(axis=1) * 0.5], rtol=1e-5, atol=1e-4)
+
+
+@jk.jit
+def casts(x, i32, u8, f32, i64, f64, b):
+    i = jk.grid(1)
+    if i < x.size:
+        v = x[i]
+        i32[i] = jk.int32(v)
+        u8[i] = np.uint8(jk.int32(v) & 0xFF)
+        f32[i] = jk.float32(v)
+        i64[i] = int(v)
+        f64[i] = float(jk.int16(v))
+        b[i] = bool(v)
+
+
+case("casts", casts, lambda r: [rand(r, np.float64, 1000, -300, 300), poison(1000, np.int32), poison(1000, np.uint8),
+                               poison(1000, np.float32), poison(1000, np.int64), poison(1000, np.float64),
+                               poison(1000, np.bool_)],
+     (1, 2, 3, 4, 5, 6),
+     lambda a: [np.trunc(a[0]).astype(np.int32), (np.trunc(a[0]).astype(np.int32) & 0xFF).astype(np.uint8),
+                a[0].astype(np.float32), np.trunc(a[0]).astype(np.int64),
+                np.trunc(a[0]).astype(np.int16).astype(np.float64), a[0] != 0])
+
+
+@jk.jit
+def constants(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = x[i] * SCALE + OFFSET + PAIR[1] - math.pi
+
+
+case("module-constants", constants, lambda r: [rand(r, np.float64, 33), poison(33, np.float64)], (1,),
+     lambda a: [a[0] * SCALE + OFFSET + PAIR[1] - math.pi], rtol=1e-15)
+
+
+# ------------------------------------------------------------------ math via libdevice
+_MATH1 = {
+    "sqrt": (math.sqrt, np.sqrt, 0.1, 100), "exp": (math.exp, np.exp, -5, 5), "log": (math.log, np.log, 0.1, 100),
+    "sin": (math.sin, np.sin, -6, 6), "cos": (math.cos, np.cos, -6, 6), "tan": (math.tan, np.tan, -1.2, 1.2),
+    "tanh": (math.tanh, np.tanh, -4, 4), "fabs": (math.fabs, np.fabs, -9, 9), "erf": (math.erf, None, -3, 3),
+    "log2": (math.log2, np.log2, 0.1, 100), "log10": (math.log10, np.log10, 0.1, 100),
+    "exp2": (math.exp2, np.exp2, -5, 5), "expm1": (math.expm1, np.expm1, -2, 2),
+    "log1p": (math.log1p, np.log1p, -0.5, 5), "asin": (math.asin, np.arcsin, -1, 1),
+    "acos": (math.acos, np.arccos, -1, 1), "atan": (math.atan, np.arctan, -5, 5),
+    "sinh": (math.sinh, np.sinh, -3, 3), "cosh": (math.cosh, np.cosh, -3, 3), "cbrt": (math.cbrt, np.cbrt, -8, 8),
+    "erfc": (math.erfc, None, -2, 2), "lgamma": (math.lgamma, None, 0.5, 8), "gamma": (math.gamma, None, 0.5, 6),
+}
+
+
+def _math1_kernel(name):
+    fn = getattr(math, name)
+
+    @jk.jit
+    def k(x, out):
+        i = jk.grid(1)
+        if i < x.size:
+            out[i] = fn(x[i])      # a closure variable holding math.<name>
+    return k
+
+
+for _name, (_py, _np_fn, _lo, _hi) in _MATH1.items():
+    _k = _math1_kernel(_name)
+    for _t in FLOAT_TYPES:
+        _ref = (lambda a, f=_np_fn: [f(a[0].astype(np.float64))]) if _np_fn is not None else \
+            (lambda a, f=_py: [np.array([f(v) for v in a[0].astype(np.float64)])])
+        case(f"math-{_name}-{np.dtype(_t).name}", _k,
+             lambda r, t=_t, lo=_lo, hi=_hi: [rand(r, t, 1000, lo, hi), poison(1000, t)], (1,), _ref,
+             rtol=1e-5 if _t == np.float32 else 1e-13, atol=1e-6 if _t == np.float32 else 1e-14)
+
+
+@jk.jit
+def math_misc(x, y, f, i):
+    k = jk.grid(1)
+    if k < x.size:
+        a = x[k]
+        b = y[k]
+        f[k, 0] = math.pow(a, 2.5)
+        f[k, 1] = math.atan2(a, b)
+        f[k, 2] = math.hypot(a, b)
+        f[k, 3] = math.copysign(a, b)
+        f[k, 4] = math.fmod(a, b)
+        f[k, 5] = min(a, b, 1.5)
+        f[k, 6] = max(a, b)
+        f[k, 7] = a ** 2
+        i[k, 0] = math.floor(a)
+        i[k, 1] = math.ceil(a)
+        i[k, 2] = math.trunc(a)
+        i[k, 3] = round(a)
+        i[k, 4] = math.isnan(a / b) + 2 * math.isinf(a / (b - b)) + 4 * math.isfinite(a)
+
+
+def _math_misc_ref(a):
+    x, y = a[0].astype(np.float64), a[1].astype(np.float64)
+    f = np.stack([np.abs(x) ** 2.5, np.arctan2(x, y), np.hypot(x, y), np.copysign(x, y), np.fmod(x, y),
+                  np.minimum(np.minimum(x, y), 1.5), np.maximum(x, y), x * x], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flags = np.isnan(x / y) + 2 * np.isinf(x / (y - y)) + 4 * np.isfinite(x)
+    i = np.stack([np.floor(x), np.ceil(x), np.trunc(x), np.round(x), flags], axis=1).astype(np.int64)
+    return [f, i]
+
+
+for _t in FLOAT_TYPES:
+    case(f"math-misc-{np.dtype(_t).name}", math_misc,
+         lambda r, t=_t: [np.abs(rand(r, t, 1000, 0.25, 9)), rand(r, t, 1000, -9, 9, nonzero=True),
+                          poison((1000, 8), t), poison((1000, 5), np.int64)],
+         (2, 3), _math_misc_ref, rtol=2e-6 if _t == np.float32 else 1e-13, atol=1e-6)
+
+
+# ------------------------------------------------------------------ arrays: ndim, layouts, views, negative indices
+@jk.jit
+def copy3d(src, dst):
+    i, j, k = jk.grid(3)
+    if i < src.shape[0] and j < src.shape[1] and k < src.shape[2]:
+        dst[i, j, k] = src[i, j, k] * 2 + src.ndim
+
+
+def _launch3(a):
+    s = a[0].shape
+    return ((s[0] + 3) // 4, (s[1] + 3) // 4, (s[2] + 3) // 4), (4, 4, 4)
+
+
+for _layout in ("C", "F", "view"):
+    def _make3(r, lay=_layout):
+        base = rand(r, np.float32, 9 * 14 * 11).reshape(9, 14, 11)
+        src = base if lay == "C" else np.asfortranarray(base) if lay == "F" else base[::2, 1:, ::-3]
+        return [src, poison(src.shape, np.float32)]
+    case(f"array3d-{_layout}", copy3d, _make3, (1,), lambda a: [a[0] * 2 + 3], launch=_launch3)
+
+
+@jk.jit
+def indexing(x, out):
+    i = jk.grid(1)
+    if i < x.shape[0]:
+        row = x[i]                    # a 1-d view of a 2-d array
+        n = row.size
+        out[i, 0] = row[-1]           # negative index counts from the end
+        out[i, 1] = x[i, -2]
+        idx = (i, n - 3)
+        out[i, 2] = x[idx]            # tuple index from a variable
+        rows, cols = x.shape
+        out[i, 3] = rows * 100 + cols + len(x)
+        out[-1 - i, 4] = x[-1 - i, 0]
+
+
+case("indexing-2d", indexing, lambda r: [rand(r, np.int32, 37 * 5).reshape(37, 5), poison((37, 5), np.int64)], (1,),
+     lambda a: [np.stack([a[0][:, -1], a[0][:, -2], a[0][:, 2], np.full(37, 37 * 100 + 5 + 37), a[0][:, 0]],
+                         axis=1)], launch=lambda a: blocks_for(37, 32))
+case("indexing-2d-F", indexing,
+     lambda r: [np.asfortranarray(rand(r, np.int32, 37 * 5).reshape(37, 5)), poison((37, 5), np.int64)], (1,),
+     lambda a: [np.stack([a[0][:, -1], a[0][:, -2], a[0][:, 2], np.full(37, 37 * 100 + 5 + 37), a[0][:, 0]],
+                         axis=1)], launch=lambda a: blocks_for(37, 32))
+
+
+@jk.jit
+def bool_arrays(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = x[i] ^ (i % 2 == 0)
+
+
+case("bool-arrays", bool_arrays, lambda r: [rand(r, np.bool_, 1000), poison(1000, np.bool_)], (1,),
+     lambda a: [a[0] ^ (np.arange(1000) % 2 == 0)])
+
+
+# ------------------------------------------------------------------ device functions
+@jk.jit
+def clamp(v, lo=0.0, hi=1.0):
+    if v < lo:
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
+@jk.jit
+def divmod_pair(a, b):
+    return a // b, a % b
+
+
+@jk.jit
+def row_sum(row):
+    s = 0.0
+    for j in range(row.size):
+        s += row[j]
+    return s
+
+
+@jk.jit
+def device_calls(x, m, clamped, q, r, sums):
+    i = jk.grid(1)
+    if i < x.size:
+        clamped[i] = clamp(x[i], hi=0.5)
+        q[i], r[i] = divmod_pair(jk.int32(i) - 500, 7)
+    if i < m.shape[0]:
+        sums[i] = row_sum(m[i])
+
+
+case("device-functions", device_calls,
+     lambda r: [rand(r, np.float64, 1000, -1, 2), rand(r, np.float64, 40 * 9).reshape(40, 9),
+                poison(1000, np.float64), poison(1000, np.int32), poison(1000, np.int32), poison(40, np.float64)],
+     (2, 3, 4, 5),
+     lambda a: [np.clip(a[0], 0.0, 0.5), (np.arange(1000) - 500) // 7, (np.arange(1000) - 500) % 7,
+                a[1].sum(axis=1)], rtol=1e-13)
+
+
+# ------------------------------------------------------------------ thread intrinsics
+@jk.jit
+def intrinsics(out):
+    x, y = jk.grid(2)
+    w, h = jk.gridsize(2)
+    if x < out.shape[0] and y < out.shape[1]:
+        out[x, y, 0] = jk.threadIdx.x + 10 * jk.threadIdx.y + 100 * jk.threadIdx.z
+        out[x, y, 1] = jk.blockIdx.x + 10 * jk.blockIdx.y + 100 * jk.blockIdx.z
+        out[x, y, 2] = jk.blockDim.x + 100 * jk.blockDim.y + 10000 * jk.blockDim.z
+        out[x, y, 3] = jk.gridDim.x + 100 * jk.gridDim.y + 10000 * jk.gridDim.z
+        out[x, y, 4] = w * 1000 + h
+        out[x, y, 5] = jk.laneid + 100 * jk.warpsize
+    jk.syncthreads()
+
+
+def _intrinsics_ref(a):
+    out = a[0]
+    gx, gy = 3, 5
+    bx, by = 16, 8
+    res = np.zeros(out.shape, np.int64)
+    X, Y = np.meshgrid(np.arange(out.shape[0]), np.arange(out.shape[1]), indexing="ij")
+    tx, ty = X % bx, Y % by
+    res[..., 0] = tx + 10 * ty
+    res[..., 1] = X // bx + 10 * (Y // by)
+    res[..., 2] = bx + 100 * by + 10000
+    res[..., 3] = gx + 100 * gy + 10000
+    res[..., 4] = gx * bx * 1000 + gy * by
+    res[..., 5] = (tx + bx * ty) % 32 + 3200
+    return [res]
+
+
+case("thread-intrinsics", intrinsics, lambda r: [poison((45, 37, 6), np.int64)], (0,), _intrinsics_ref,
+     launch=lambda a: ((3, 5), (16, 8)))
+
+CASE_BY_NAME = {c.name: c for c in CASES}
