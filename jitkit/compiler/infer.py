@@ -180,6 +180,8 @@ class FunctionTyper:
     def mark(self, e: tir.Expr, weak: bool) -> tir.Expr:
         if weak:
             self.weak[id(e)] = e
+        else:
+            self.weak.pop(id(e), None)
         return e
 
     def is_weak(self, e) -> bool:
