@@ -305,8 +305,14 @@ class Dispatcher:
         return toolchain.disassemble(self._stage("cubin", signature, arch))
 
     def inspect_types(self, signature=None, arch: str | None = None):
-        """The typed tree (``jitkit.compiler.tir.Function``) for ``signature``."""
-        return self._stage("typed", signature, arch)
+        """The typed tree (``jitkit.compiler.tir.Function``) for ``signature``.
+
+        Only types the function (no arch needed), so it also works for device functions.
+        """
+        if signature is None:
+            return self._stage("typed", None, arch)
+        from .compiler.pipeline import type_kernel
+        return type_kernel(self.py_func, self._signature(signature))[0]
 
     def _stage(self, stage: str, signature, arch):
         if stage not in STAGES:

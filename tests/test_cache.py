@@ -1,0 +1,103 @@
+"""The disk cache: hit, miss on source/constant change, corruption, off switch."""
+
+import importlib
+import os
+import sys
+import textwrap
+
+import pytest
+
+import jitkit as jk
+
+SRC = """
+import jitkit as jk
+K = {k}
+
+@jk.jit
+def kern(x):
+    i = jk.grid(1)
+    if i < x.size:
+        x[i] = x[i] * K + {c}
+"""
+
+F32 = jk.Array(jk.float32, 1, "C")
+
+
+@pytest.fixture
+def module_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def _load(tmp_path, name, k=2, c=1):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(SRC.format(k=k, c=c)))
+    sys.modules.pop(name, None)
+    importlib.invalidate_caches()
+    return importlib.import_module(name).kern
+
+
+def _entries(tmp_path):
+    root = tmp_path / "cache"
+    return sorted(p for p in root.rglob("*.jkc")) if root.exists() else []
+
+
+def test_hit_after_fresh_dispatcher(module_dir):
+    k1 = _load(module_dir, "m_hit")
+    r1 = k1.compile((F32,), arch="sm_90")
+    assert not r1.from_disk and len(_entries(module_dir)) == 1
+    k2 = _load(module_dir, "m_hit")  # a new process would see the same
+    r2 = k2.compile((F32,), arch="sm_90")
+    assert r2.from_disk and r2.cubin == r1.cubin and r2.ir == r1.ir
+
+
+def test_miss_on_source_change_and_constant_change(module_dir):
+    _load(module_dir, "m_src").compile((F32,), arch="sm_90")
+    r = _load(module_dir, "m_src", c=5).compile((F32,), arch="sm_90")
+    assert not r.from_disk
+    r = _load(module_dir, "m_src", k=3, c=5).compile((F32,), arch="sm_90")
+    assert not r.from_disk, "a changed captured constant must not hit a stale kernel"
+    assert len(_entries(module_dir)) == 3
+
+
+def test_miss_on_signature_and_arch(module_dir):
+    k = _load(module_dir, "m_sig")
+    k.compile((F32,), arch="sm_90")
+    assert not k.compile((F32,), arch="sm_80").from_disk
+    assert not k.compile((jk.Array(jk.float64, 1, "C"),), arch="sm_90").from_disk
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "empty"])
+def test_corrupt_entry_is_recompiled(module_dir, damage):
+    k = _load(module_dir, f"m_bad_{damage}")
+    good = k.compile((F32,), arch="sm_90")
+    (entry,) = _entries(module_dir)
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(os.urandom(len(data)))
+    elif damage == "flip":
+        entry.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        entry.write_bytes(b"")
+    r = _load(module_dir, f"m_bad_{damage}").compile((F32,), arch="sm_90")
+    assert not r.from_disk and r.cubin == good.cubin
+    # the recompiled entry replaced the corrupt one
+    assert _load(module_dir, f"m_bad_{damage}").compile((F32,), arch="sm_90").from_disk
+
+
+def test_cache_off(module_dir, monkeypatch):
+    monkeypatch.setenv("JITKIT_CACHE", "0")
+    k = _load(module_dir, "m_off")
+    k.compile((F32,), arch="sm_90")
+    assert _entries(module_dir) == []
+
+
+def test_unwritable_cache_dir_is_not_fatal(module_dir, monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("JITKIT_CACHE_DIR", str(blocker / "sub"))
+    r = _load(module_dir, "m_unwritable").compile((F32,), arch="sm_90")
+    assert r.cubin[:4] == b"\x7fELF"

@@ -1,0 +1,181 @@
+"""Launch-time validation (before any GPU work) and GPU launch behaviour."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import jitkit as jk
+from conftest import gpu, optional_module
+
+
+@jk.jit
+def add(x, y, out):
+    i = jk.grid(1)
+    if i < out.size:
+        out[i] = x[i] + y[i]
+
+
+@jk.jit
+def read_only(x, out):
+    i = jk.grid(1)
+    if i < out.size:
+        out[i] = x[i] * 2
+
+
+def test_wrong_argument_count_is_type_error():
+    with pytest.raises(TypeError, match="takes 3 arguments, got 2"):
+        add[1, 32](np.zeros(3), np.zeros(3))
+
+
+def test_unsupported_argument_type():
+    with pytest.raises(TypeError, match="cannot pass list"):
+        add[1, 32]([1, 2], np.zeros(2), np.zeros(2))
+
+
+def test_unsupported_dtype():
+    with pytest.raises(TypeError, match="does not support dtype complex128"):
+        jk.types.scalar_from_dtype(np.complex128)
+
+
+@pytest.mark.parametrize("config", [(0, 32), (1, 0), ((1, 2, 3, 4), 32), (1.5, 32), (1,), (1, 2, 0, 0, 0),
+                                    (1, 32, 0, -1)])
+def test_bad_launch_config(config):
+    with pytest.raises(jk.LaunchError):
+        add[config]
+
+
+def test_direct_call_explains_launch_syntax():
+    with pytest.raises(TypeError, match=r"add\[grid, block\]"):
+        add(1, 2, 3)
+
+
+def test_unknown_option():
+    with pytest.raises(TypeError, match="unknown jit option"):
+        jk.jit(lambda x: x, nosuch=True)
+
+
+def test_no_gpu_needs_arch(monkeypatch):
+    if jk.gpu_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.delenv("JITKIT_ARCH", raising=False)
+    with pytest.raises(jk.LaunchError, match="no GPU found"):
+        add.compile((np.zeros(2), np.zeros(2), np.zeros(2)))
+    monkeypatch.setenv("JITKIT_ARCH", "sm_90")
+    assert add.compile((np.zeros(2), np.zeros(2), np.zeros(2))).arch == "sm_90"
+
+
+@gpu
+def test_read_only_numpy_array_written_is_rejected():
+    x = np.arange(4.0)
+    x.flags.writeable = False
+    out = np.zeros(4)
+    read_only[1, 32](x, out)                       # fine: x is only read
+    np.testing.assert_array_equal(out, np.arange(4.0) * 2)
+    with pytest.raises(jk.LaunchError, match="read-only"):
+        read_only[1, 32](out, x)
+
+
+@gpu
+def test_numpy_inputs_not_written_back_and_views_are(rng):
+    base = rng.random((6, 8))
+    view = base[::2, 1::3]                        # non-contiguous: travels as a copy, written back
+    before = base.copy()
+    add[1, 64](view, view, view)
+    expect = before.copy()
+    expect[::2, 1::3] *= 2
+    np.testing.assert_array_equal(base, expect)
+
+
+@gpu
+def test_streams_from_every_library(rng):
+    x = rng.random(1000).astype(np.float32)
+    for make in _streams():
+        stream, sync, to_dev, to_host = make()
+        dx = to_dev(x)
+        out = to_dev(np.full_like(x, np.nan))
+        add[4, 256, stream](dx, dx, out)
+        sync()
+        np.testing.assert_allclose(to_host(out), 2 * x)
+
+
+def _streams():
+    makers = []
+    cupy = optional_module("cupy")
+    if cupy is not None:
+        def cupy_stream():
+            s = cupy.cuda.Stream(non_blocking=True)
+            return s, s.synchronize, cupy.asarray, cupy.asnumpy
+        makers.append(cupy_stream)
+
+        def int_stream():
+            s = cupy.cuda.Stream(non_blocking=True)
+            return s.ptr, s.synchronize, cupy.asarray, cupy.asnumpy
+        makers.append(int_stream)
+    torch = optional_module("torch")
+    if torch is not None:
+        def torch_stream():
+            s = torch.cuda.Stream()
+            return s, s.synchronize, lambda a: torch.from_numpy(a).cuda(), lambda t: t.cpu().numpy()
+        makers.append(torch_stream)
+    try:
+        from cuda.core import Device
+        def core_stream():
+            d = Device()
+            d.set_current()
+            s = d.create_stream()
+            if cupy is None:
+                pytest.skip("needs cupy for device arrays")
+            return s, s.sync, cupy.asarray, cupy.asnumpy
+        makers.append(core_stream)
+    except Exception:  # noqa: BLE001
+        pass
+    if not makers:
+        pytest.skip("no stream library installed")
+    return makers
+
+
+@gpu
+def test_device_views_zero_copy(rng):
+    cupy = optional_module("cupy")
+    torch = optional_module("torch")
+    if cupy is None and torch is None:
+        pytest.skip("needs cupy or torch")
+    a = rng.random((40, 30)).astype(np.float32)
+    if cupy is not None:
+        d = cupy.asarray(a)
+        v = d[3::2, ::-4]                          # layout 'A', negative strides, zero copy
+        add[8, 64](v, v, v)
+        e = a.copy()
+        e[3::2, ::-4] *= 2
+        np.testing.assert_allclose(cupy.asnumpy(d), e)
+    if torch is not None:
+        t = torch.from_numpy(a).cuda()
+        v = t.t()                                  # Fortran-ordered view
+        add[20, 64](v, v, v)
+        np.testing.assert_allclose(t.cpu().numpy(), a * 2)
+
+
+@gpu
+def test_fault_raises_cuda_error_naming_kernel(tmp_path):
+    script = tmp_path / "fault.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np, jitkit as jk
+        @jk.jit
+        def wild_write(x, far):
+            x[far] = 1.0
+        import cupy
+        d = cupy.zeros(4, np.float32)
+        try:
+            wild_write[1, 1](d, 1 << 40)
+            jk.synchronize()
+        except jk.CudaError as e:
+            print("CAUGHT", e)
+    """))
+    if optional_module("cupy") is None:
+        pytest.skip("needs cupy")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert "CAUGHT" in res.stdout, res.stdout + res.stderr
+    assert "wild_write" in res.stdout and "CUDA_ERROR_ILLEGAL_ADDRESS" in res.stdout
