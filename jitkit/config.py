@@ -3,6 +3,7 @@
 - ``JITKIT_CACHE``: ``0`` disables the on-disk kernel cache (default on).
 - ``JITKIT_CACHE_DIR``: where the disk cache lives (default: the user cache dir).
 - ``JITKIT_ARCH``: compile for this arch instead of the current device's (e.g. ``sm_90``).
+- ``JITKIT_COMPILER_FRAMES``: ``1`` keeps jitkit's own frames in compile-error tracebacks.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ def cache_dir() -> str:
     d = os.environ.get("JITKIT_CACHE_DIR")
     if d:
         return d
-    import platformdirs
+    try:
+        import platformdirs
+    except ImportError:  # a declared dependency; fall back to the XDG default if it is missing
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "jitkit")
     return platformdirs.user_cache_dir("jitkit", appauthor=False)
 
 
 def arch_override() -> str | None:
     return os.environ.get("JITKIT_ARCH") or None
+
+
+def keep_compiler_frames() -> bool:
+    return os.environ.get("JITKIT_COMPILER_FRAMES", "0").strip() not in ("0", "")

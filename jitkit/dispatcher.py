@@ -17,7 +17,8 @@ import threading
 from . import types as T
 from .compiler import abi
 from .compiler.pipeline import STAGES, CompileResult, compile_kernel, signature_str
-from .errors import LaunchError
+from . import config
+from .errors import CompileError, LaunchError
 from .runtime import args as A
 from .runtime import driver, toolchain
 
@@ -254,7 +255,13 @@ class Dispatcher:
             with self._lock:
                 found = self._results.get(key)
                 if found is None:
-                    found = compile_kernel(self.py_func, argtypes, arch, self.options)
+                    try:
+                        found = compile_kernel(self.py_func, argtypes, arch, self.options)
+                    except CompileError as exc:
+                        if config.keep_compiler_frames():
+                            raise
+                        # the located message is the whole story: drop jitkit's own frames
+                        raise exc.with_traceback(None) from None
                     self._results[key] = found
         return found
 
@@ -272,7 +279,6 @@ class Dispatcher:
     @staticmethod
     def _arch(arch) -> str:
         if arch is None:
-            from . import config
             arch = config.arch_override()
         if arch is None:
             if not driver.gpu_available():

@@ -101,3 +101,22 @@ def test_unwritable_cache_dir_is_not_fatal(module_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JITKIT_CACHE_DIR", str(blocker / "sub"))
     r = _load(module_dir, "m_unwritable").compile((F32,), arch="sm_90")
     assert r.cubin[:4] == b"\x7fELF"
+
+
+def _closure_kernel(fn):
+    @jk.jit
+    def k(x):
+        i = jk.grid(1)
+        if i < x.size:
+            x[i] = fn(x[i])
+    return k
+
+
+def test_closures_over_different_functions_never_share_a_cubin(module_dir):
+    """Regression: same source, different captured function -> different cache entries."""
+    import math
+    r1 = _closure_kernel(math.sqrt).compile((F32,), arch="sm_90")
+    r2 = _closure_kernel(math.exp).compile((F32,), arch="sm_90")
+    assert not r2.from_disk and r1.cubin != r2.cubin
+    assert "__nv_expf" in r2.ir and "__nv_sqrtf" in r1.ir
+    assert _closure_kernel(math.exp).compile((F32,), arch="sm_90").from_disk

@@ -95,6 +95,20 @@ def unify(a, aw: bool, b, bw: bool):
     return None
 
 
+def _describe(value) -> str:
+    """A stable identity for a captured non-constant object (module, function, type...)."""
+    if isinstance(value, pytypes.ModuleType):
+        return f"module:{value.__name__}"
+    if is_dispatcher(value):
+        fn = value.py_func
+        return f"jit:{fn.__module__}.{fn.__qualname__}@{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+    mod = getattr(value, "__module__", None)
+    qn = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if qn is not None:
+        return f"{type(value).__name__}:{mod}.{qn}"
+    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
+
+
 def _always_returns(stmts) -> bool:
     if not stmts:
         return False
@@ -561,7 +575,11 @@ class FunctionTyper:
         return self.static_value(value, node, name)
 
     def static_value(self, value, node, name: str):
-        """A compile-time Python object as a typed constant, or wrapped as Static."""
+        """A compile-time Python object as a typed constant, or wrapped as Static.
+
+        Every value a kernel captures goes into the unit's fingerprint (the disk
+        cache key): two closures over different functions never share a cubin.
+        """
         if isinstance(value, (bool, int, float, np.generic)) and not isinstance(value, (np.str_, np.bytes_)):
             if isinstance(value, np.generic) and value.dtype not in [t.dtype for t in T.SCALARS]:
                 raise self.err(TypingError, f"{name!r} has unsupported type {value.dtype}", node)
@@ -576,8 +594,7 @@ class FunctionTyper:
         if isinstance(value, np.ndarray):
             raise self.err(UnsupportedError, f"global array {name!r} cannot be captured by a kernel", node,
                            "pass the array as a kernel argument")
-        if isinstance(value, pytypes.ModuleType):
-            self.unit.fingerprint.append(f"module {name}={value.__name__}")
+        self.unit.fingerprint.append(f"static {self.p.qualname}.{name}={_describe(value)}")
         return Static(value)
 
     def expr_Attribute(self, node):

@@ -45,11 +45,28 @@ def _nvjitlink():
 @functools.lru_cache(maxsize=None)
 def libdevice_path() -> str:
     import cuda.pathfinder as pf
-    try:
-        return pf.find_bitcode_lib("device")
-    except Exception as exc:  # noqa: BLE001
-        raise ToolchainError(f"libdevice was not found ({exc}); it ships in the nvidia-nvvm wheel: "
-                             + _INSTALL_HINT) from None
+    problem = "cuda.pathfinder cannot locate bitcode libraries"
+    finder = getattr(pf, "find_bitcode_lib", None)  # cuda-pathfinder >= 1.9
+    if finder is not None:
+        try:
+            return finder("device")
+        except Exception as exc:  # noqa: BLE001
+            problem = str(exc)
+    # older pathfinder: libdevice sits beside libNVVM (<root>/nvvm/lib64 -> <root>/nvvm/libdevice)
+    candidates = []
+    nvvm_lib = _lib_path("nvvm")
+    if nvvm_lib != "?":
+        root = os.path.dirname(os.path.dirname(nvvm_lib))
+        candidates += [os.path.join(root, "libdevice", "libdevice.10.bc"),
+                       os.path.join(root, "nvvm", "libdevice", "libdevice.10.bc")]
+    home = getattr(pf, "get_cuda_path_or_home", lambda: None)() or os.environ.get("CUDA_HOME")
+    if home:
+        candidates.append(os.path.join(home, "nvvm", "libdevice", "libdevice.10.bc"))
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    raise ToolchainError(f"libdevice was not found ({problem}); it ships in the nvidia-nvvm wheel: "
+                         + _INSTALL_HINT)
 
 
 @functools.lru_cache(maxsize=None)
