@@ -16,11 +16,10 @@ import threading
 
 from . import types as T
 from .compiler import abi
-from .compiler.pipeline import STAGES, CompileResult, compile_kernel, signature_str
 from . import config
 from .errors import CompileError, LaunchError
 from .runtime import args as A
-from .runtime import driver, toolchain
+from .runtime import driver, fastpath, toolchain
 
 __all__ = ["jit", "Dispatcher"]
 
@@ -63,9 +62,10 @@ class _Packer:
 class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
-    __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs")
+    __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
+                 "fast", "fast_tried", "launch_fn")
 
-    def __init__(self, result: CompileResult, device):
+    def __init__(self, result, device):
         self.result = result
         self.device = device
         self.module = driver.Module(result.cubin, result.qualname)
@@ -74,6 +74,9 @@ class _Loaded:
         self.written = result.written
         self.name = result.qualname
         self._attrs = None
+        self.fast = None          # generated packer for the argument classes first seen
+        self.fast_tried = False
+        self.launch_fn = driver._drv().cuLaunchKernel
 
     @property
     def attributes(self) -> dict:
@@ -113,7 +116,19 @@ class Launcher:
         self.shared = shared
 
     def __call__(self, *args):
-        return self.dispatcher._launch(self, args)
+        d = self.dispatcher
+        hot = d._hot
+        if hot is not None:  # the generated fast path for the last signature (see runtime.fastpath)
+            addr = hot.fast(args) if len(args) == d._nparams else None
+            if addr is not None and getattr(driver._tls, "device", None) is hot.device:
+                g, b = self.grid, self.block
+                res = hot.launch_fn(hot.function, g[0], g[1], g[2], b[0], b[1], b[2], self.shared, self.stream,
+                                    addr, 0)
+                driver.last_kernel[0] = hot.name
+                if res[0]:
+                    d._launch_failed(res[0], hot, self)
+                return None
+        return d._launch(self, args)
 
 
 class Dispatcher:
@@ -148,6 +163,7 @@ class Dispatcher:
         self._results: dict = {}    # (argtypes, arch) -> CompileResult
         self._loaded: dict = {}     # argtypes -> _Loaded for the current device
         self._configs: dict = {}
+        self._hot = None            # the _Loaded whose fast path is tried first
         self._lock = threading.RLock()
 
     def __repr__(self):
@@ -209,6 +225,11 @@ class Dispatcher:
                 self._launch_failed(res[0], loaded, cfg)
             if staged:
                 self._copy_back(staged, loaded, stream)
+            elif not loaded.fast_tried:
+                loaded.fast_tried = True
+                loaded.fast = fastpath.make(args, tys, loaded.packer.pack)
+            if loaded.fast is not None:
+                self._hot = loaded
         finally:
             for s in staged:
                 driver.mem_free(s.dptr)
@@ -248,10 +269,11 @@ class Dispatcher:
         driver.raise_error(err, "cuLaunchKernel", self.__qualname__)
 
     # ---------------------------------------------------------------- compile
-    def _compile(self, argtypes: tuple, arch: str) -> CompileResult:
+    def _compile(self, argtypes: tuple, arch: str):
         key = (argtypes, arch)
         found = self._results.get(key)
         if found is None:
+            from .compiler.pipeline import compile_kernel  # the compiler loads on first use
             with self._lock:
                 found = self._results.get(key)
                 if found is None:
@@ -266,7 +288,7 @@ class Dispatcher:
         return found
 
     def _signature(self, signature) -> tuple:
-        if isinstance(signature, CompileResult):
+        if hasattr(signature, "argtypes") and hasattr(signature, "cubin"):  # a CompileResult
             return signature.argtypes
         if not isinstance(signature, (tuple, list)):
             raise TypeError("a signature is a tuple of jitkit types (jk.float32, jk.Array(jk.float32, 1, 'C'), ...) "
@@ -286,7 +308,7 @@ class Dispatcher:
             arch = driver.current_device().arch
         return toolchain.check_arch(arch)[0]
 
-    def compile(self, signature, arch: str | None = None) -> CompileResult:
+    def compile(self, signature, arch: str | None = None):
         """Compile for ``signature`` (types or example arguments) and ``arch`` (default: current GPU).
 
         Works without a GPU when ``arch`` is given, e.g. ``arch="sm_90"``.
@@ -321,8 +343,7 @@ class Dispatcher:
         return type_kernel(self.py_func, self._signature(signature))[0]
 
     def _stage(self, stage: str, signature, arch):
-        if stage not in STAGES:
-            raise ValueError(stage)
+        from .compiler.pipeline import signature_str
         if signature is None:
             sigs = self.signatures
             if len(sigs) != 1:

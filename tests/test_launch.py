@@ -186,3 +186,37 @@ def test_fault_raises_cuda_error_naming_kernel(tmp_path):
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert "CAUGHT" in res.stdout, res.stdout + res.stderr
     assert "wild_write" in res.stdout and "CUDA_ERROR_ILLEGAL_ADDRESS" in res.stdout
+
+
+@jk.jit
+def axpb(a, x, b, out):
+    i = jk.grid(1)
+    if i < out.size:
+        out[i] = a * x[i] + b
+
+
+@gpu
+def test_fast_path_follows_changing_arguments(rng):
+    """The generated fast launcher must fall back whenever an argument stops matching."""
+    cupy = optional_module("cupy")
+    if cupy is None:
+        pytest.skip("needs cupy")
+    for step in range(12):
+        n = int(rng.integers(1, 3000))
+        dt = [np.float32, np.float64][step % 2] if step < 8 else np.float32
+        x = rng.standard_normal(n).astype(dt)
+        a = [2.5, np.float32(2.5), 3, np.int16(3)][step % 4]
+        b = [1.0, np.float32(-1.5)][step % 2]
+        dx = cupy.asarray(x)
+        if step >= 8:                                   # strided views: layout 'A'
+            big = cupy.asarray(rng.standard_normal(3 * n).astype(dt))
+            dx = big[::3]
+            x = cupy.asnumpy(dx)
+        out = cupy.full(n, cupy.nan, dtype=dt)
+        for _ in range(3):                             # repeat: the second and third go through the fast path
+            axpb[(n + 127) // 128, 128](a, dx, b, out)
+            got = cupy.asnumpy(out)
+            want = np.float64(a) * x.astype(np.float64) + np.float64(b)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+            out.fill(cupy.nan)
+    assert axpb._hot is not None and axpb._hot.fast is not None

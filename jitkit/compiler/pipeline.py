@@ -74,7 +74,6 @@ def _written_indices(func) -> frozenset:
 
 
 def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> CompileResult:
-    from .lower import lower_kernel
     t0 = time.perf_counter()
     func, unit = type_kernel(pyfunc, argtypes)
     t1 = time.perf_counter()
@@ -86,6 +85,7 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
         return CompileResult(meta["name"], func.qualname, argtypes, arch, options, blobs["ir"].decode(),
                              blobs["cubin"], _written_indices(func), typed=func, from_disk=True,
                              timings={"typed": t1 - t0, "disk": time.perf_counter() - t1})
+    from .lower import lower_kernel  # llvmlite loads only when something must be compiled
     module = lower_kernel(func)
     ir_text = str(module)
     t2 = time.perf_counter()

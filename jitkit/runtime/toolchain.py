@@ -8,11 +8,9 @@ carrying the tool's log.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 from ..errors import ToolchainError
 
@@ -105,12 +103,42 @@ def versions() -> dict:
     }
 
 
+_ENV_KEYS = ("CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "PATH")
+
+
 @functools.lru_cache(maxsize=None)
 def fingerprint() -> str:
-    """Identifies the exact toolchain: API versions plus the library files themselves."""
+    """Identifies the exact toolchain: API versions plus the library files themselves.
+
+    Loading libNVVM and nvJitLink to read their versions costs tens of ms, so the
+    result is memoised in the cache dir next to the files it describes; it is
+    reused only while those files (size, mtime) and the environment variables
+    that steer library discovery are unchanged.  A cache hit thus never loads
+    the compiler libraries.
+    """
+    from .. import config
+    memo = os.path.join(config.cache_dir(), "toolchain.json")
+    env = {k: os.environ.get(k, "") for k in _ENV_KEYS}
+    try:
+        with open(memo) as f:
+            m = json.load(f)
+        if m["env"] == env and all(_file_id(p) == fid for p, fid in m["files"].items()):
+            return m["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
     v = versions()
-    return "|".join([v["libnvvm_version"], v["nvvm_ir_version"], v["nvjitlink_version"],
-                     _file_id(v["libnvvm"]), _file_id(v["nvjitlink"]), _file_id(v["libdevice"])])
+    files = {p: _file_id(p) for p in (v["libnvvm"], v["nvjitlink"], v["libdevice"])}
+    fp = "|".join([v["libnvvm_version"], v["nvvm_ir_version"], v["nvjitlink_version"], *files.values()])
+    if config.cache_enabled():
+        try:
+            os.makedirs(os.path.dirname(memo), exist_ok=True)
+            tmp = f"{memo}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump({"env": env, "files": files, "fingerprint": fp}, f)
+            os.replace(tmp, memo)
+        except OSError:
+            pass
+    return fp
 
 
 def check_arch(arch: str) -> tuple:
@@ -221,6 +249,10 @@ def verify(ir_text: str, arch: str = "sm_90") -> None:
 
 def disassemble(cubin: bytes) -> str:
     """SASS of a cubin via nvdisasm (or cuobjdump) from the cuda-toolkit wheels or CUDA_HOME."""
+    import shutil
+    import subprocess
+    import tempfile
+
     import cuda.pathfinder as pf
     tool = pf.find_nvidia_binary_utility("nvdisasm") or shutil.which("nvdisasm")
     args = ["-c", "-g"] if tool else None
