@@ -47,13 +47,14 @@ def main():
     f = loaded.function
     print(f"cuLaunchKernel     {us(lambda: drv.cuLaunchKernel(f, 4096, 1, 1, 256, 1, 1, 0, 0, addr, 0)):6.2f} us")
     cupy.cuda.runtime.deviceSynchronize()
-    real = drv.cuLaunchKernel
+    hot = empty3._hot
+    real = hot.launch_fn
     ok = real(f, 4096, 1, 1, 256, 1, 1, 0, 0, addr, 0)
-    drv.cuLaunchKernel = lambda *a: ok
+    hot.launch_fn = lambda *a: ok
     try:
-        print(f"launch, no driver  {us(lambda: L(x, x, x)):6.2f} us")
+        print(f"launch, no driver  {us(lambda: L(x, x, x)):6.2f} us  (jitkit's own host time)")
     finally:
-        drv.cuLaunchKernel = real
+        hot.launch_fn = real
     cupy.cuda.runtime.deviceSynchronize()
     print(f"launch, real       {us(lambda: L(x, x, x)):6.2f} us")
     cupy.cuda.runtime.deviceSynchronize()

@@ -71,7 +71,8 @@ def type_function(unit: CompileUnit, pyfunc, argtypes: tuple) -> tir.Function:
     if found is not None:
         return found
     parsed = parse_function(pyfunc)
-    unit.fingerprint.append(f"fn {parsed.qualname} {parsed.filename}\n{parsed.source}")
+    # the source, not the file's path: a project that moves keeps its cache
+    unit.fingerprint.append(f"fn {parsed.qualname}\n{parsed.source}")
     unit.stack.append(pyfunc)
     try:
         func = FunctionTyper(unit, parsed, argtypes).run()
