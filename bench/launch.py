@@ -87,7 +87,9 @@ def main():
     rk = cupy.RawKernel(r'extern "C" __global__ void k(float* a, float* b, float* c) {}', "k")
     record("CuPy RawKernel", lambda: rk((4096,), (256,), (x, y, z)))
 
-    # numba-cuda
+    # numba-cuda (0.30 still calls numpy.row_stack, removed in numpy 2.5: shim it for the peer)
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack
     try:
         from numba import cuda as ncuda
 

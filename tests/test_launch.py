@@ -220,3 +220,43 @@ def test_fast_path_follows_changing_arguments(rng):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
             out.fill(cupy.nan)
     assert axpb._hot is not None and axpb._hot.fast is not None
+
+
+class _OnlyCAI:
+    """Exposes nothing but __cuda_array_interface__ (like a numba device array)."""
+
+    def __init__(self, arr):
+        self._arr = arr
+        self.__cuda_array_interface__ = arr.__cuda_array_interface__
+
+
+class _OnlyDLPack:
+    """Exposes nothing but the DLPack protocol (like a JAX array)."""
+
+    def __init__(self, arr):
+        self._arr = arr
+
+    def __dlpack__(self, stream=None):
+        return self._arr.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self._arr.__dlpack_device__()
+
+
+@gpu
+@pytest.mark.parametrize("wrap", [_OnlyCAI, _OnlyDLPack], ids=["cuda_array_interface", "dlpack"])
+def test_generic_device_array_protocols(wrap, rng):
+    cupy = optional_module("cupy")
+    if cupy is None:
+        pytest.skip("needs cupy to make device memory")
+    a = rng.standard_normal((33, 20))
+    d = cupy.asarray(a)
+    v = d[1::2, ::3]                                 # strided: exercises real strides through the protocol
+    add2d[(3, 1), (8, 8)](wrap(v), wrap(v), wrap(v))
+    e = a.copy()
+    e[1::2, ::3] *= 2
+    np.testing.assert_allclose(cupy.asnumpy(d), e)
+    x = cupy.asarray(rng.standard_normal(1001).astype(np.float32))
+    out = cupy.full(1001, cupy.nan, dtype=np.float32)
+    add[8, 128](wrap(x), wrap(x), wrap(out))
+    np.testing.assert_allclose(cupy.asnumpy(out), 2 * cupy.asnumpy(x))
