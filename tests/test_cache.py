@@ -120,3 +120,45 @@ def test_closures_over_different_functions_never_share_a_cubin(module_dir):
     assert not r2.from_disk and r1.cubin != r2.cubin
     assert "__nv_expf" in r2.ir and "__nv_sqrtf" in r1.ir
     assert _closure_kernel(math.exp).compile((F32,), arch="sm_90").from_disk
+
+
+CALLEE_SRC = """
+import jitkit as jk
+import {cfg} as cfg
+
+@jk.jit
+def helper(v, k={default}):
+    return v * k + {c}
+
+@jk.jit
+def kern(x):
+    i = jk.grid(1)
+    if i < x.size:
+        x[i] = helper(x[i]) + cfg.N
+"""
+
+
+def _load_callee(tmp_path, name, c=1, n=5, default=2):
+    (tmp_path / f"{name}_cfg.py").write_text(f"N = {n}\n")
+    (tmp_path / f"{name}.py").write_text(CALLEE_SRC.format(cfg=f"{name}_cfg", c=c, default=default))
+    for m in (name, f"{name}_cfg"):
+        sys.modules.pop(m, None)
+    importlib.invalidate_caches()
+    return importlib.import_module(name).kern
+
+
+@pytest.mark.parametrize("change", ["callee body", "module attribute", "callee default"])
+def test_key_covers_everything_reachable(module_dir, change):
+    name = "m_reach_" + change.replace(" ", "_")
+    base = _load_callee(module_dir, name).compile((F32,), arch="sm_90")
+    assert _load_callee(module_dir, name).compile((F32,), arch="sm_90").from_disk
+    kw = {"callee body": {"c": 3}, "module attribute": {"n": 6}, "callee default": {"default": 4}}[change]
+    changed = _load_callee(module_dir, name, **kw).compile((F32,), arch="sm_90")
+    assert not changed.from_disk and changed.cubin != base.cubin
+
+
+def test_disk_hit_does_not_type_and_types_on_demand(module_dir):
+    _load(module_dir, "m_lazy").compile((F32,), arch="sm_90")
+    r = _load(module_dir, "m_lazy").compile((F32,), arch="sm_90")
+    assert r.from_disk and r.typed is None
+    assert r.stage("typed").qualname == "kern" and r.written == frozenset({0})

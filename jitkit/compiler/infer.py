@@ -47,7 +47,6 @@ class CompileUnit:
     def __init__(self):
         self.functions: dict = {}     # (pyfunc, argtypes) -> tir.Function
         self.stack: list = []         # pyfuncs being typed (recursion detection)
-        self.fingerprint: list = []   # sources and captured values, for cache keys
         self._names: set = set()
 
     def symbol(self, qualname: str) -> str:
@@ -71,8 +70,6 @@ def type_function(unit: CompileUnit, pyfunc, argtypes: tuple) -> tir.Function:
     if found is not None:
         return found
     parsed = parse_function(pyfunc)
-    # the source, not the file's path: a project that moves keeps its cache
-    unit.fingerprint.append(f"fn {parsed.qualname}\n{parsed.source}")
     unit.stack.append(pyfunc)
     try:
         func = FunctionTyper(unit, parsed, argtypes).run()
@@ -94,20 +91,6 @@ def unify(a, aw: bool, b, bw: bool):
         items = [unify(x, aw, y, bw) for x, y in zip(a.types, b.types)]
         return None if None in items else T.Tuple(tuple(items))
     return None
-
-
-def _describe(value) -> str:
-    """A stable identity for a captured non-constant object (module, function, type...)."""
-    if isinstance(value, pytypes.ModuleType):
-        return f"module:{value.__name__}"
-    if is_dispatcher(value):
-        fn = value.py_func
-        return f"jit:{fn.__module__}.{fn.__qualname__}@{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
-    mod = getattr(value, "__module__", None)
-    qn = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
-    if qn is not None:
-        return f"{type(value).__name__}:{mod}.{qn}"
-    return f"{type(value).__module__}.{type(value).__qualname__}:{value!r}"
 
 
 def _always_returns(stmts) -> bool:
@@ -578,16 +561,14 @@ class FunctionTyper:
     def static_value(self, value, node, name: str):
         """A compile-time Python object as a typed constant, or wrapped as Static.
 
-        Every value a kernel captures goes into the unit's fingerprint (the disk
-        cache key): two closures over different functions never share a cubin.
+        (Every value reachable this way is also hashed into the disk-cache key,
+        see :mod:`jitkit.runtime.cachekey`.)
         """
         if isinstance(value, (bool, int, float, np.generic)) and not isinstance(value, (np.str_, np.bytes_)):
             if isinstance(value, np.generic) and value.dtype not in [t.dtype for t in T.SCALARS]:
                 raise self.err(TypingError, f"{name!r} has unsupported type {value.dtype}", node)
-            self.unit.fingerprint.append(f"const {self.p.qualname}.{name}={value!r}:{type(value).__name__}")
             return self.const(value, node)
         if isinstance(value, tuple) and all(isinstance(v, (bool, int, float, np.generic)) for v in value):
-            self.unit.fingerprint.append(f"const {self.p.qualname}.{name}={value!r}")
             items = [self.const(v, node) for v in value]
             return tir.MakeTuple(T.Tuple(tuple(i.type for i in items)), self.loc(node), items)
         if isinstance(value, I._Special):
@@ -595,7 +576,6 @@ class FunctionTyper:
         if isinstance(value, np.ndarray):
             raise self.err(UnsupportedError, f"global array {name!r} cannot be captured by a kernel", node,
                            "pass the array as a kernel argument")
-        self.unit.fingerprint.append(f"static {self.p.qualname}.{name}={_describe(value)}")
         return Static(value)
 
     def expr_Attribute(self, node):

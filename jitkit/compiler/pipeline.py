@@ -1,9 +1,10 @@
 """The compile pipeline as named stages: ``typed -> nvvm -> ltoir -> cubin`` (+ ``ptx`` on demand).
 
-:func:`compile_kernel` types the function for a signature, looks the result up
-in the disk cache (keyed by the typed unit's fingerprint: sources, captured
-constants, signature, arch, options, toolchain), and otherwise lowers to NVVM
-IR, runs libNVVM (-gen-lto) and nvJitLink (-lto) and stores the cubin.
+:func:`compile_kernel` looks the kernel up in the disk cache (keyed by
+:func:`~jitkit.runtime.cachekey.function_key` -- bytecode and every reachable
+value -- plus signature, arch, options and toolchain) and otherwise types it,
+lowers it to NVVM IR, runs libNVVM (-gen-lto) and nvJitLink (-lto) and stores
+the cubin.  A hit neither parses nor types the function.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from .. import types as T
-from ..runtime import cache, toolchain
-from . import infer
+from ..runtime import cache, cachekey, toolchain
 
 STAGES = ("typed", "nvvm", "ltoir", "cubin", "ptx")
 
@@ -30,7 +30,8 @@ class CompileResult:
     ir: str                         # NVVM IR text
     cubin: bytes
     written: frozenset              # indices of array arguments the kernel may write
-    typed: object = None            # tir.Function (None when loaded from disk)
+    typed: object = None            # tir.Function (typed again on demand after a disk hit)
+    pyfunc: object = None
     ltoir: bytes | None = None
     from_disk: bool = False
     timings: dict = field(default_factory=dict)
@@ -46,6 +47,8 @@ class CompileResult:
     def stage(self, name: str):
         """The artifact of a named stage (see :data:`STAGES`)."""
         if name == "typed":
+            if self.typed is None:
+                self.typed = type_kernel(self.pyfunc, self.argtypes)[0]
             return self.typed
         if name == "nvvm":
             return self.ir
@@ -63,6 +66,7 @@ class CompileResult:
 
 def type_kernel(pyfunc, argtypes: tuple):
     """Type ``pyfunc`` as a kernel for ``argtypes``: ``(tir.Function, CompileUnit)``."""
+    from . import infer
     unit = infer.CompileUnit()
     func = infer.type_function(unit, pyfunc, argtypes)
     return func, unit
@@ -75,28 +79,31 @@ def _written_indices(func) -> frozenset:
 
 def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> CompileResult:
     t0 = time.perf_counter()
-    func, unit = type_kernel(pyfunc, argtypes)
-    t1 = time.perf_counter()
     key = cache.make_key(__version__, toolchain.fingerprint(), arch, repr(sorted(options.items())),
-                         repr(argtypes), *unit.fingerprint)
+                         repr(argtypes), cachekey.function_key(pyfunc))
     hit = cache.load(key)
     if hit is not None:
         meta, blobs = hit
-        return CompileResult(meta["name"], func.qualname, argtypes, arch, options, blobs["ir"].decode(),
-                             blobs["cubin"], _written_indices(func), typed=func, from_disk=True,
-                             timings={"typed": t1 - t0, "disk": time.perf_counter() - t1})
-    from .lower import lower_kernel  # llvmlite loads only when something must be compiled
-    module = lower_kernel(func)
-    ir_text = str(module)
+        return CompileResult(meta["name"], meta["qualname"], argtypes, arch, options, blobs["ir"].decode(),
+                             blobs["cubin"], frozenset(meta["written"]), pyfunc=pyfunc, from_disk=True,
+                             timings={"disk": time.perf_counter() - t0})
+    t1 = time.perf_counter()
+    func, _ = type_kernel(pyfunc, argtypes)
+    written = _written_indices(func)
     t2 = time.perf_counter()
-    ltoir = toolchain.nvvm_compile(ir_text, arch, lto=True, name=func.qualname, options=options)
+    from .lower import lower_kernel  # llvmlite loads only when something must be compiled
+    ir_text = str(lower_kernel(func))
     t3 = time.perf_counter()
-    cubin = toolchain.link([("ltoir", ltoir, func.name)], arch, name=func.qualname)
+    ltoir = toolchain.nvvm_compile(ir_text, arch, lto=True, name=func.qualname, options=options)
     t4 = time.perf_counter()
-    cache.store(key, {"name": func.name, "qualname": func.qualname}, {"ir": ir_text.encode(), "cubin": cubin})
-    return CompileResult(func.name, func.qualname, argtypes, arch, options, ir_text, cubin,
-                         _written_indices(func), typed=func, ltoir=ltoir,
-                         timings={"typed": t1 - t0, "nvvm": t2 - t1, "ltoir": t3 - t2, "cubin": t4 - t3})
+    cubin = toolchain.link([("ltoir", ltoir, func.name)], arch, name=func.qualname)
+    t5 = time.perf_counter()
+    cache.store(key, {"name": func.name, "qualname": func.qualname, "written": sorted(written)},
+                {"ir": ir_text.encode(), "cubin": cubin})
+    return CompileResult(func.name, func.qualname, argtypes, arch, options, ir_text, cubin, written,
+                         typed=func, ltoir=ltoir, pyfunc=pyfunc,
+                         timings={"key": t1 - t0, "typed": t2 - t1, "nvvm": t3 - t2, "ltoir": t4 - t3,
+                                  "cubin": t5 - t4})
 
 
 def signature_str(argtypes: tuple) -> str:

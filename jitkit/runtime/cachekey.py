@@ -1,0 +1,97 @@
+"""Cache keys of jit functions, computed without parsing or typing them.
+
+A key hashes the function's code object (bytecode, constants, names, nested
+code), its defaults, its closure values, and every global it can reach by
+name -- recursively through other ``@jit`` functions and one level into
+modules (``cfg.N`` hashes ``cfg.N``).  Computing it costs microseconds, so a
+disk-cache hit never imports the compiler.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import sys
+import types as pytypes
+
+import numpy as np
+
+_PY = f"py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _all_names(code, out: set) -> set:
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, pytypes.CodeType):
+            _all_names(c, out)
+    return out
+
+
+def _code(h, code) -> None:
+    h.update(code.co_code)
+    h.update(repr((code.co_name, code.co_argcount, code.co_names, code.co_varnames, code.co_freevars,
+                   code.co_firstlineno)).encode())
+    for c in code.co_consts:
+        if isinstance(c, pytypes.CodeType):
+            _code(h, c)
+        else:
+            h.update(f"{type(c).__name__}:{c!r};".encode())
+
+
+def _value(h, v, names: set, seen: set) -> None:
+    if isinstance(v, (bool, int, float, str, bytes, type(None), np.generic)):
+        h.update(f"{type(v).__name__}:{v!r};".encode())
+    elif isinstance(v, tuple):
+        h.update(b"(")
+        for x in v:
+            _value(h, x, names, seen)
+        h.update(b")")
+    elif getattr(type(v), "_jitkit_dispatcher", False):
+        h.update(function_key(v.py_func, seen).encode())
+    elif isinstance(v, pytypes.ModuleType):
+        h.update(f"module:{v.__name__}[".encode())
+        for n in sorted(names):  # attributes this function may read off the module
+            attr = v.__dict__.get(n, _MISSING)
+            if attr is not _MISSING and not isinstance(attr, pytypes.ModuleType):
+                h.update(n.encode() + b"=")
+                _value(h, attr, set(), seen)
+        h.update(b"]")
+    elif isinstance(v, np.ndarray):
+        h.update(b"ndarray;")
+    else:
+        mod = getattr(v, "__module__", None)
+        qn = getattr(v, "__qualname__", None) or getattr(v, "__name__", None)
+        ident = f"{mod}.{qn}" if qn is not None else repr(v)
+        h.update(f"{type(v).__module__}.{type(v).__qualname__}:{ident};".encode())
+
+
+_MISSING = object()
+
+
+def function_key(pyfunc, seen: set | None = None) -> str:
+    """Hex digest identifying how ``pyfunc`` compiles (for a given signature and toolchain)."""
+    seen = set() if seen is None else seen
+    if pyfunc in seen:  # recursion: the compiler rejects it; only the name matters here
+        return f"recursive:{pyfunc.__qualname__}"
+    seen.add(pyfunc)
+    h = hashlib.sha256(_PY.encode())
+    code = pyfunc.__code__
+    h.update(pyfunc.__qualname__.encode())
+    _code(h, code)
+    names = _all_names(code, set())
+    _value(h, pyfunc.__defaults__, names, seen)
+    for name, cell in zip(code.co_freevars, pyfunc.__closure__ or ()):
+        h.update(f"cell {name}=".encode())
+        try:
+            _value(h, cell.cell_contents, names, seen)
+        except ValueError:
+            h.update(b"<empty>")
+    g = pyfunc.__globals__
+    for name in sorted(names):
+        if name in g:
+            h.update(f"global {name}=".encode())
+            _value(h, g[name], names, seen)
+        elif hasattr(builtins, name):
+            h.update(f"builtin {name};".encode())
+    seen.discard(pyfunc)
+    return h.hexdigest()
