@@ -12,21 +12,23 @@ import time
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
 
 
-def per_call_us(fn, n=20000, repeats=7, sync=None):
-    """Median host time per call in microseconds (sync after each batch, counted in)."""
-    for _ in range(200):
-        fn()
+def interleaved_us(fns: dict, n=5000, rounds=9, sync=None) -> dict:
+    """Median us/call per function, measured in interleaved rounds so machine drift hits all alike."""
+    for fn in fns.values():
+        for _ in range(200):
+            fn()
     if sync:
         sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if sync:
-            sync()
-        times.append((time.perf_counter() - t0) / n * 1e6)
-    return statistics.median(times)
+    samples = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            if sync:
+                sync()
+            samples[k].append((time.perf_counter() - t0) / n * 1e6)
+    return {k: (statistics.median(v), min(v), max(v)) for k, v in samples.items()}
 
 
 def run_python(code: str, env=None, runs=5) -> list:
