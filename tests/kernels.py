@@ -521,7 +521,7 @@ case("device-functions", device_calls,
                 poison(1000, np.float64), poison(1000, np.int32), poison(1000, np.int32), poison(40, np.float64)],
      (2, 3, 4, 5),
      lambda a: [np.clip(a[0], 0.0, 0.5), (np.arange(1000) - 500) // 7, (np.arange(1000) - 500) % 7,
-                a[1].sum(axis=1)], rtol=1e-13)
+                a[1].sum(axis=1)], rtol=1e-13, atol=1e-12)  # row sums of 9 terms of |x| <= 50 may cancel
 
 
 # ------------------------------------------------------------------ thread intrinsics
