@@ -154,8 +154,11 @@ class FunctionLowering:
     # ------------------------------------------------------------- structure
     def lower(self, params: list) -> None:
         b = self.b
+        body_bb = self._new_block("body")
+        self._alloca_anchor = b.branch(body_bb)  # every alloca goes before this, in the entry block
+        b.position_at_start(body_bb)
         for name, ty in self.func.locals.items():
-            slot = b.alloca(value_type(ty), name=name.replace("$", "tmp."))
+            slot = self._alloca(value_type(ty), name.replace("$", "tmp."))
             b.store(ir.Constant(value_type(ty), None), slot)
             self.slots[name] = slot
         for (name, pty), v in zip(self.func.params, params):
@@ -166,6 +169,14 @@ class FunctionLowering:
                 b.ret_void()
             else:  # typing proved every path returns; this block is unreachable
                 b.unreachable()
+
+    def _alloca(self, ty: ir.Type, name: str):
+        """A stack slot in the entry block (where mem2reg promotes it), wherever we are now."""
+        here = self.b.block
+        self.b.position_before(self._alloca_anchor)
+        slot = self.b.alloca(ty, name=name)
+        self.b.position_at_end(here)
+        return slot
 
     def block(self, stmts) -> None:
         for s in stmts:
@@ -231,7 +242,7 @@ class FunctionLowering:
         b = self.b
         ty = self.func.locals[s.var]
         start, stop, step = self.expr(s.start), self.expr(s.stop), self.expr(s.step)
-        ind = b.alloca(value_type(ty), name=f"{s.var}.ind")
+        ind = self._alloca(value_type(ty), f"{s.var}.ind")
         b.store(start, ind)
         head, step_bb = self._new_block("for.cond"), self._new_block("for.step")
         body_bb, else_bb, end_bb = self._new_block("for.body"), self._new_block("for.else"), \

@@ -183,13 +183,18 @@ def nvvm_compile(ir_text: str, arch: str, *, lto: bool, name: str = "jitkit", op
     return bytes(out)
 
 
-def _nvvm_log(nvvm, prog) -> str:
+def _read_log(size_fn, get_fn, handle) -> str:
+    """A libNVVM / nvJitLink log as text ('' if it cannot be read)."""
     try:
-        buf = bytearray(nvvm.get_program_log_size(prog))
-        nvvm.get_program_log(prog, buf)
+        buf = bytearray(size_fn(handle))
+        get_fn(handle, buf)
         return buf.decode(errors="replace").rstrip("\x00")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a log is best effort; the error itself is already raised
         return ""
+
+
+def _nvvm_log(nvvm, prog) -> str:
+    return _read_log(nvvm.get_program_log_size, nvvm.get_program_log, prog)
 
 
 def link(objects: list, arch: str, *, output: str = "cubin", name: str = "jitkit", options: list = ()) -> bytes:
@@ -223,12 +228,7 @@ def link(objects: list, arch: str, *, output: str = "cubin", name: str = "jitkit
 
 
 def _link_log(nvj, handle) -> str:
-    try:
-        buf = bytearray(nvj.get_error_log_size(handle))
-        nvj.get_error_log(handle, buf)
-        return buf.decode(errors="replace").rstrip("\x00")
-    except Exception:  # noqa: BLE001
-        return ""
+    return _read_log(nvj.get_error_log_size, nvj.get_error_log, handle)
 
 
 def verify(ir_text: str, arch: str = "sm_90") -> None:
