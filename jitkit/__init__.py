@@ -19,17 +19,18 @@ Example::
 
 __version__ = "0.1.0"
 
-from .errors import (CompileError, CudaError, JitkitError, LaunchError, ToolchainError,  # noqa: E402
-                     TypingError, UnsupportedError)
+from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchError,  # noqa: E402
+                     ToolchainError, TypingError, UnsupportedError)
 from .types import (Array, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
                     uint8, uint16, uint32, uint64)
 from .intrinsics import (blockDim, blockIdx, grid, gridDim, gridsize, laneid, syncthreads,  # noqa: E402
                          threadIdx, warpsize)
 from .dispatcher import Dispatcher, jit  # noqa: E402
+from .config import set_target  # noqa: E402
 from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
 
 __all__ = [
-    "jit", "Dispatcher", "gpu_available", "synchronize",
+    "jit", "Dispatcher", "gpu_available", "synchronize", "set_target", "BarrierError",
     "CompileError", "TypingError", "UnsupportedError", "CudaError", "ToolchainError", "LaunchError",
     "JitkitError", "NoGPUError",
     "Array", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",

@@ -23,7 +23,7 @@ from .runtime import driver, fastpath, toolchain
 
 __all__ = ["jit", "Dispatcher"]
 
-_OPTIONS = {"fastmath", "opt"}
+_OPTIONS = {"fastmath", "opt", "target"}
 
 # one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
 _SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
@@ -118,7 +118,7 @@ class Launcher:
     def __call__(self, *args):
         d = self.dispatcher
         hot = d._hot
-        if hot is not None:  # the generated fast path for the last signature (see runtime.fastpath)
+        if hot is not None and config._target[0] != "sim":  # generated fast path (see runtime.fastpath)
             addr = hot.fast(args) if len(args) == d._nparams else None
             if addr is not None and getattr(driver._tls, "device", None) is hot.device:
                 g, b = self.grid, self.block
@@ -152,8 +152,10 @@ class Dispatcher:
         unknown = set(options) - _OPTIONS
         if unknown:
             raise TypeError(f"unknown jit option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}")
+        options = dict(options)
+        self.target = config._check_target(options.pop("target", "auto"))
         self.py_func = pyfunc
-        self.options = dict(options)
+        self.options = options
         self.__name__ = pyfunc.__name__
         self.__qualname__ = pyfunc.__qualname__
         self.__doc__ = pyfunc.__doc__
@@ -164,6 +166,8 @@ class Dispatcher:
         self._loaded: dict = {}     # argtypes -> _Loaded for the current device
         self._configs: dict = {}
         self._hot = None            # the _Loaded whose fast path is tried first
+        self._sim_funcs: dict = {}  # argtypes -> typed function, for the simulator
+        self._variants: dict = {}
         self._lock = threading.RLock()
 
     def __repr__(self):
@@ -197,10 +201,31 @@ class Dispatcher:
         raise TypeError(f"{self.__qualname__} is a jit kernel: launch it with {self.__name__}[grid, block](...), "
                         "or call it from another @jit function")
 
+    def _resolve_target(self) -> str:
+        t = self.target if self.target != "auto" else config.target()
+        if t == "auto":
+            t = "gpu" if driver.gpu_available() else "sim"
+        return t
+
+    def with_target(self, target: str) -> "Dispatcher":
+        """This kernel pinned to ``target`` ('gpu', 'sim' or 'auto'), sharing nothing mutable.
+
+        Example::
+
+            saxpy.with_target("sim")[blocks, threads](a, x, y, out)   # on the CPU simulator
+        """
+        t = config._check_target(target)
+        found = self._variants.get(t)
+        if found is None:
+            found = self._variants[t] = Dispatcher(self.py_func, {**self.options, "target": t})
+        return found
+
     def _launch(self, cfg: Launcher, args: tuple):
         if len(args) != self._nparams:
             raise TypeError(f"{self.__qualname__}() takes {self._nparams} argument"
                             f"{'s' * (self._nparams != 1)}, got {len(args)}")
+        if self._resolve_target() == "sim":
+            return self._launch_sim(cfg, args)
         vals: list = []
         staged: list = []
         stream = cfg.stream
@@ -233,6 +258,34 @@ class Dispatcher:
         finally:
             for s in staged:
                 driver.mem_free(s.dptr)
+
+    def _launch_sim(self, cfg: Launcher, args: tuple):
+        import numpy as np
+
+        from .compiler.pipeline import type_kernel
+        from .runtime.sim import run_kernel
+        tys = []
+        for i, a in enumerate(args):
+            if not isinstance(a, (np.ndarray, np.generic, bool, int, float, tuple)):
+                raise TypeError(f"argument {i} of {self.__qualname__}: the CPU simulator runs on NumPy arrays "
+                                f"and numbers, got {type(a).__qualname__}; use the GPU target for device arrays")
+            tys.append(A.type_of(a, i))
+        tys = tuple(tys)
+        func = self._sim_funcs.get(tys)
+        if func is None:
+            try:
+                func = type_kernel(self.py_func, tys)[0]
+            except CompileError as exc:
+                if config.keep_compiler_frames():
+                    raise
+                raise exc.with_traceback(None) from None
+            self._sim_funcs[tys] = func
+        for i, (name, _) in enumerate(func.params):
+            if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
+                raise LaunchError(f"argument {i} of {self.__qualname__} is a read-only array, "
+                                  "but the kernel writes to it")
+        vals = [_sim_value(a, t) for a, t in zip(args, tys)]
+        run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals)
 
     def _load(self, tys: tuple) -> _Loaded:
         dev = driver.current_device()
@@ -353,12 +406,23 @@ class Dispatcher:
         return self.compile(signature, arch).stage(stage)
 
 
+def _sim_value(a, ty):
+    from .runtime.sim import SimArray
+    if isinstance(ty, T.Array):
+        return SimArray(a)            # the user's array itself: writes land in place
+    if isinstance(ty, T.Tuple):
+        return tuple(_sim_value(x, t) for x, t in zip(a, ty.types))
+    return ty.dtype.type(a)
+
+
 def jit(fn=None, **options):
     """Compile a Python function for the GPU.
 
-    Use as ``@jit`` or ``@jit(fastmath=True)``.  The result launches as a
-    kernel with ``f[grid, block](*args)`` and can be called from other
-    ``@jit`` functions as a device function.
+    Use as ``@jit`` or ``@jit(fastmath=True)``; ``target="sim"`` pins a kernel to
+    the CPU simulator (``"gpu"`` to the GPU; default ``"auto"``: the process
+    default, see :func:`jitkit.set_target`).  The result launches as a kernel
+    with ``f[grid, block](*args)`` and can be called from other ``@jit``
+    functions as a device function.
 
     Example::
 

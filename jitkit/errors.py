@@ -18,6 +18,7 @@ __all__ = [
     "CudaError",
     "ToolchainError",
     "LaunchError",
+    "BarrierError",
     "Loc",
 ]
 
@@ -119,3 +120,7 @@ class CudaError(JitkitError):
 
 class LaunchError(JitkitError, ValueError):
     """A launch configuration or argument that cannot work (raised before the launch)."""
+
+
+class BarrierError(JitkitError, RuntimeError):
+    """``syncthreads()`` reached by only part of a block (the simulator reports what hangs a GPU)."""

@@ -65,12 +65,7 @@ def _back(framework, a):
 FRAMEWORKS = ["numpy", "cupy", "torch"]
 
 
-@gpu
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("case", CASES, ids=_ids)
-def test_gpu_matches_numpy(case, framework, rng):
-    if framework != "numpy" and optional_module(framework) is None:
-        pytest.skip(f"{framework} is not installed")
+def _run_case(case, target, framework, rng):
     args = case.make(rng)
     if framework == "torch" and any(isinstance(a, np.ndarray) and a.dtype in (np.uint16, np.uint32, np.uint64)
                                     for a in args):
@@ -78,7 +73,7 @@ def test_gpu_matches_numpy(case, framework, rng):
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     dev_args = [_to(framework, a) for a in args]
     grid, block = _launch_config(case, args)
-    case.kernel[grid, block](*dev_args)
+    case.kernel.with_target(target)[grid, block](*dev_args)
     if framework != "numpy":
         import jitkit as jk
         jk.synchronize()
@@ -88,6 +83,21 @@ def test_gpu_matches_numpy(case, framework, rng):
     for i, a in enumerate(inputs):  # inputs the kernel does not write are untouched
         if isinstance(a, np.ndarray) and i not in case.outputs:
             np.testing.assert_array_equal(_back(framework, dev_args[i]), a)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_sim_matches_numpy(case, rng):
+    """The CPU simulator tier: every catalogue kernel, same assertions and tolerances as the GPU."""
+    _run_case(case, "sim", "numpy", rng)
+
+
+@gpu
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_gpu_matches_numpy(case, framework, rng):
+    if framework != "numpy" and optional_module(framework) is None:
+        pytest.skip(f"{framework} is not installed")
+    _run_case(case, "gpu", framework, rng)
 
 
 def test_catalogue_is_large():

@@ -12,7 +12,6 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .. import types as T
-from ..errors import CompileError
 from . import abi, nvvm_ops, tir
 
 TRIPLE = "nvptx64-nvidia-cuda"
@@ -75,9 +74,6 @@ class ModuleLowering:
         return fn
 
     def kernel(self, func: tir.Function) -> ir.Function:
-        if not isinstance(func.return_type, T.NoneType):
-            raise CompileError(f"kernel {func.qualname} returns {func.return_type}; kernels return nothing",
-                               func.loc, "write results to an output array, or call it from another kernel")
         flat = [t for _, ty in func.params for t in _flat_param_types(ty)]
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), flat), func.name)
         builder = ir.IRBuilder(fn.append_basic_block("entry"))

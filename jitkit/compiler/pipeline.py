@@ -64,11 +64,18 @@ class CompileResult:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
 
 
-def type_kernel(pyfunc, argtypes: tuple):
-    """Type ``pyfunc`` as a kernel for ``argtypes``: ``(tir.Function, CompileUnit)``."""
+def type_kernel(pyfunc, argtypes: tuple, kernel: bool = True):
+    """Type ``pyfunc`` for ``argtypes``: ``(tir.Function, CompileUnit)``.
+
+    With ``kernel=True`` it must return nothing (every backend launches it as a kernel).
+    """
+    from ..errors import CompileError
     from . import infer
     unit = infer.CompileUnit()
     func = infer.type_function(unit, pyfunc, argtypes)
+    if kernel and not isinstance(func.return_type, T.NoneType):
+        raise CompileError(f"kernel {func.qualname} returns {func.return_type}; kernels return nothing",
+                           func.loc, "write results to an output array, or call it from another kernel")
     return func, unit
 
 

@@ -1,0 +1,338 @@
+"""The CPU simulator: runs a typed kernel for every thread of a launch at once.
+
+Each simulated thread is one lane of NumPy vectors.  Divergence is a per-lane
+*active mask*: ``if`` runs both branches under complementary masks, loops run
+while any lane is still looping, and ``break``/``continue``/``return`` clear
+lanes from the mask.  Loads and stores touch only active lanes and check
+bounds, so an out-of-bounds access is an ``IndexError`` naming the kernel,
+block, thread and source line; a ``syncthreads`` reached by only part of a
+block is reported instead of hanging.  Blocks run in chunks of whole blocks
+(they are independent), threads of a block in lockstep, which is why
+barriers hold by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import types as T
+from ...compiler import tir
+from ...errors import BarrierError
+from . import ops
+
+MAX_LANES = 1 << 18   # threads simulated per chunk (whole blocks)
+
+
+class SimArray:
+    """An array value: the NumPy array and, for views ``a[i]``, per-lane leading indices."""
+
+    __slots__ = ("base", "prefix")
+
+    def __init__(self, base: np.ndarray, prefix: tuple = ()):
+        self.base = base
+        self.prefix = prefix
+
+    @property
+    def shape(self):
+        return self.base.shape[len(self.prefix):]
+
+
+class _Frame:
+    __slots__ = ("vars", "returned", "ret", "loops")
+
+    def __init__(self, nlanes):
+        self.vars = {}
+        self.returned = np.zeros(nlanes, bool)
+        self.ret = None
+        self.loops = []        # [break_mask, continue_mask] per enclosing loop
+
+
+def _where(m, a, b):
+    """Per-lane select for any jitkit value (scalars, tuples, arrays)."""
+    if isinstance(a, tuple):
+        return tuple(_where(m, x, y) for x, y in zip(a, b))
+    if isinstance(a, SimArray) or isinstance(b, SimArray):
+        if b is None or a is b or bool(np.all(m)):
+            return a
+        if a.base is b.base and len(a.prefix) == len(b.prefix):
+            return SimArray(a.base, tuple(np.where(m, x, y) for x, y in zip(a.prefix, b.prefix)))
+        raise NotImplementedError("the simulator cannot select between different arrays per thread")
+    return np.where(m, a, b)
+
+
+def _zeros(ty, n):
+    if isinstance(ty, T.Scalar):
+        return np.zeros(n, ty.dtype)
+    if isinstance(ty, T.Tuple):
+        return tuple(_zeros(t, n) for t in ty.types)
+    return None
+
+
+class Executor:
+    def __init__(self, func: tir.Function, kernel_name: str, grid: tuple, block: tuple, first_block: int,
+                 nblocks: int):
+        self.func = func
+        self.name = kernel_name
+        self.grid, self.block = grid, block
+        nb = block[0] * block[1] * block[2]
+        self.n = n = nb * nblocks
+        lane = np.arange(n, dtype=np.int64)
+        blk = first_block + lane // nb
+        t = lane % nb
+        self.sregs = {
+            "tid.x": t % block[0], "tid.y": (t // block[0]) % block[1], "tid.z": t // (block[0] * block[1]),
+            "ctaid.x": blk % grid[0], "ctaid.y": (blk // grid[0]) % grid[1], "ctaid.z": blk // (grid[0] * grid[1]),
+            "laneid": t % 32,
+        }
+        self.sregs = {k: v.astype(np.int32) for k, v in self.sregs.items()}
+        for d, k in enumerate("xyz"):
+            self.sregs[f"ntid.{k}"] = np.int32(block[d])
+            self.sregs[f"nctaid.{k}"] = np.int32(grid[d])
+        self.block_of_lane = blk
+        self.lanes_per_block = nb
+        self.kernel_frame = None
+        self.mask = None
+
+    # ------------------------------------------------------------- entry
+    def run(self, args: list) -> None:
+        fr = _Frame(self.n)
+        self.kernel_frame = fr
+        self._bind(fr, self.func, args)
+        self.block_(self.func.body, np.ones(self.n, bool), fr)
+
+    def _bind(self, fr, func, args):
+        for name, ty in func.locals.items():
+            fr.vars[name] = _zeros(ty, self.n)
+        for (name, pty), v in zip(func.params, args):
+            fr.vars[name] = ops.cast(v, pty, func.locals[name])
+
+    def sreg(self, name):
+        return self.sregs[name]
+
+    def barrier(self, e):
+        # per block: an error only if some threads are at this barrier and other live ones are not
+        alive = (~self.kernel_frame.returned).reshape(-1, self.lanes_per_block)
+        here = self.mask.reshape(-1, self.lanes_per_block)
+        off = alive & ~here
+        bad = here.any(axis=1) & off.any(axis=1)
+        if bad.any():
+            b = int(np.argmax(bad))
+            lane = b * self.lanes_per_block + int(np.argmax(off[b]))
+            raise BarrierError(f"syncthreads() in kernel {self.name} was reached by only part of block "
+                               f"{self._block_str(lane)}: thread {self._thread_str(lane)} is elsewhere "
+                               f"(on the GPU this hangs or corrupts)\n{e.loc.format()}")
+
+    def _block_str(self, lane):
+        return "(" + ", ".join(str(int(self.sregs[f"ctaid.{k}"][lane])) for k in "xyz") + ")"
+
+    def _thread_str(self, lane):
+        return "(" + ", ".join(str(int(self.sregs[f"tid.{k}"][lane])) for k in "xyz") + ")"
+
+    # ------------------------------------------------------------- statements
+    def _live(self, mask, fr):
+        m = mask & ~fr.returned
+        if fr.loops:
+            brk, cont = fr.loops[-1]
+            m &= ~(brk | cont)
+        return m
+
+    def block_(self, stmts, mask, fr):
+        for s in stmts:
+            m = self._live(mask, fr)
+            if not m.any():
+                return
+            getattr(self, "s_" + type(s).__name__)(s, m, fr)
+
+    def s_Assign(self, s, m, fr):
+        v = self.eval(s.value, m, fr)
+        old = fr.vars.get(s.name)
+        fr.vars[s.name] = v if old is None or m.all() else _where(m, v, old)
+
+    def s_ExprStmt(self, s, m, fr):
+        self.eval(s.value, m, fr)
+
+    def s_Store(self, s, m, fr):
+        arr = self.eval(s.array, m, fr)
+        full = self._full_index(arr, s.indices, m, fr, s)
+        v = np.broadcast_to(np.asarray(self.eval(s.value, m, fr), arr.base.dtype), (self.n,))
+        arr.base[tuple(np.broadcast_to(ix, (self.n,))[m] for ix in full)] = v[m]
+
+    def s_If(self, s, m, fr):
+        c = np.broadcast_to(self.eval(s.cond, m, fr), (self.n,))
+        self.block_(s.body, m & c, fr)
+        self.block_(s.orelse, m & ~c, fr)
+
+    def _loop(self, s, m, fr, cond, before_body, after_body):
+        brk, cont = np.zeros(self.n, bool), np.zeros(self.n, bool)
+        fr.loops.append([brk, cont])
+        normal_exit = np.zeros(self.n, bool)
+        run = m.copy()
+        try:
+            while True:
+                run &= ~brk & ~fr.returned
+                if not run.any():
+                    break
+                c = np.broadcast_to(cond(run), (self.n,))
+                normal_exit |= run & ~c
+                run &= c
+                if not run.any():
+                    break
+                cont[:] = False
+                before_body(run)
+                self.block_(s.body, run, fr)
+                cont[:] = False
+                after_body(run & ~brk & ~fr.returned)
+        finally:
+            fr.loops.pop()
+        self.block_(s.orelse, normal_exit & ~fr.returned, fr)
+
+    def s_While(self, s, m, fr):
+        self._loop(s, m, fr, lambda run: self.eval(s.cond, run, fr), lambda run: None, lambda run: None)
+
+    def s_ForRange(self, s, m, fr):
+        dt = s.start.type.dtype
+        start, stop, step = (self.eval(x, m, fr) for x in (s.start, s.stop, s.step))
+        ind = [np.broadcast_to(np.asarray(start, dt), (self.n,)).copy()]  # evaluated once, like Python
+
+        def cond(run):
+            i = ind[0]
+            if s.step_sign > 0:
+                return i < stop
+            if s.step_sign < 0:
+                return i > stop
+            return np.where(np.asarray(step) > 0, i < stop, i > stop)
+
+        def before(run):
+            fr.vars[s.var] = _where(run, ind[0], fr.vars[s.var])
+
+        def after(run):
+            ind[0] = np.where(run, (ind[0] + step).astype(dt), ind[0])
+
+        self._loop(s, m, fr, cond, before, after)
+
+    def s_Break(self, s, m, fr):
+        fr.loops[-1][0] |= m
+
+    def s_Continue(self, s, m, fr):
+        fr.loops[-1][1] |= m
+
+    def s_Return(self, s, m, fr):
+        if s.value is not None and not isinstance(s.value.type, T.NoneType):
+            v = self.eval(s.value, m, fr)
+            fr.ret = v if fr.ret is None else _where(m, v, fr.ret)
+        fr.returned |= m
+
+    # ------------------------------------------------------------- expressions
+    def eval(self, e, m, fr):
+        return getattr(self, "e_" + type(e).__name__)(e, m, fr)
+
+    def e_Const(self, e, m, fr):
+        if isinstance(e.type, T.NoneType):
+            return None
+        return e.type.dtype.type(e.value)
+
+    def e_Var(self, e, m, fr):
+        return fr.vars[e.name]
+
+    def e_Cast(self, e, m, fr):
+        return ops.cast(self.eval(e.value, m, fr), e.value.type, e.type)
+
+    def e_BinOp(self, e, m, fr):
+        return ops.arith(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.type)
+
+    def e_Compare(self, e, m, fr):
+        return ops.compare(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.lhs.type)
+
+    def e_UnaryOp(self, e, m, fr):
+        return ops.unary(e.op, self.eval(e.operand, m, fr), e.type)
+
+    def e_BoolOp(self, e, m, fr):
+        remaining = m.copy()
+        out = np.zeros(self.n, e.type.dtype)
+        last = len(e.values) - 1
+        for k, raw in enumerate(e.values):
+            v = self.eval(raw, remaining, fr)
+            conv = ops.cast(v, raw.type, e.type)
+            if k == last:
+                out = np.where(remaining, conv, out)
+                break
+            t = np.broadcast_to(ops.truth(v, raw.type), (self.n,))
+            stop = ~t if e.op == "and" else t
+            out = np.where(remaining & stop, conv, out)
+            remaining = remaining & ~stop
+            if not remaining.any():
+                break
+        return out
+
+    def e_IfExp(self, e, m, fr):
+        c = np.broadcast_to(self.eval(e.cond, m, fr), (self.n,))
+        a = self.eval(e.then, m & c, fr) if (m & c).any() else _zeros(e.type, self.n)
+        b = self.eval(e.orelse, m & ~c, fr) if (m & ~c).any() else _zeros(e.type, self.n)
+        return _where(c, a, b)
+
+    def _full_index(self, arr: SimArray, indices, m, fr, node):
+        shape = arr.shape
+        out = list(arr.prefix)
+        for d, ix in enumerate(indices):
+            i = np.asarray(self.eval(ix, m, fr)).astype(np.int64)
+            n = shape[d]
+            if ix.type.is_signed:
+                i = np.where(i < 0, i + n, i)
+            bad = m & ((i < 0) | (i >= n))
+            if np.any(bad):
+                lane = int(np.argmax(np.broadcast_to(bad, (self.n,))))
+                raw = int(np.broadcast_to(np.asarray(self.eval(ix, m, fr)), (self.n,))[lane])
+                raise IndexError(f"index {raw} is out of bounds for axis {d + len(arr.prefix)} with size {n} "
+                                 f"in kernel {self.name}, block {self._block_str(lane)}, thread "
+                                 f"{self._thread_str(lane)}\n{node.loc.format()}")
+            out.append(np.where(m, i, 0) if n > 0 else i)
+        return out
+
+    def e_Load(self, e, m, fr):
+        arr = self.eval(e.array, m, fr)
+        full = self._full_index(arr, e.indices, m, fr, e)
+        if arr.base.size == 0:
+            return np.zeros(self.n, arr.base.dtype)
+        return arr.base[tuple(full)]
+
+    def e_SubArray(self, e, m, fr):
+        arr = self.eval(e.array, m, fr)
+        full = self._full_index(arr, e.indices, m, fr, e)
+        return SimArray(arr.base, tuple(full))
+
+    def e_ArrayAttr(self, e, m, fr):
+        arr = self.eval(e.array, m, fr)
+        if e.attr == "size":
+            return np.int64(int(np.prod(arr.shape)))
+        if e.attr == "shape":
+            return np.int64(arr.shape[e.dim])
+        return np.int64(arr.base.strides[len(arr.prefix) + e.dim])
+
+    def e_MakeTuple(self, e, m, fr):
+        return tuple(self.eval(x, m, fr) for x in e.items)
+
+    def e_TupleGet(self, e, m, fr):
+        return self.eval(e.tuple, m, fr)[e.index]
+
+    def e_Op(self, e, m, fr):
+        args = [self.eval(a, m, fr) for a in e.args]
+        self.mask = m
+        return ops.lower_op(self, e, args)
+
+    def e_Call(self, e, m, fr):
+        args = [self.eval(a, m, fr) for a in e.args]
+        callee = _Frame(self.n)
+        callee.returned = ~m          # lanes not calling are "done" from the callee's point of view
+        self._bind(callee, e.func, args)
+        self.block_(e.func.body, m, callee)
+        return callee.ret
+
+
+def run_kernel(func: tir.Function, name: str, grid: tuple, block: tuple, args: list) -> None:
+    """Simulate ``func[grid, block](*args)``; ``args`` are already simulator values."""
+    nb = block[0] * block[1] * block[2]
+    nblocks = grid[0] * grid[1] * grid[2]
+    per_chunk = max(1, MAX_LANES // nb)
+    with np.errstate(all="ignore"):
+        for first in range(0, nblocks, per_chunk):
+            Executor(func, name, grid, block, first, min(per_chunk, nblocks - first)).run(args)

@@ -1,0 +1,156 @@
+"""The simulator's implementation of scalar primitives and of the ``Op`` table.
+
+Values are NumPy vectors with one lane per simulated thread (or NumPy
+scalars for values uniform across lanes).  Operands arrive already converted
+by typing, so every operation here is a NumPy ufunc on equal dtypes and rounds
+exactly like the GPU's IEEE operations in that precision (float32 stays
+float32).  Names mirror :mod:`jitkit.compiler.nvvm_ops`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import types as T
+
+
+def dtype(ty: T.Scalar) -> np.dtype:
+    return ty.dtype
+
+
+def cast(v, src: T.Type, dst: T.Type):
+    if src is dst:
+        return v
+    if isinstance(dst, T.Tuple):
+        return tuple(cast(x, s, d) for x, s, d in zip(v, src.types, dst.types))
+    if isinstance(dst, T.Array):
+        return v
+    if dst.is_bool:
+        return truth(v, src)
+    return np.asarray(v).astype(dst.dtype)
+
+
+def truth(v, ty: T.Scalar):
+    if ty.is_bool:
+        return v
+    return np.not_equal(v, 0)  # NaN is true, as in Python
+
+
+_CMP = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+        "eq": np.equal, "ne": np.not_equal}
+
+
+def compare(op, a, b, ty):
+    return _CMP[op](a, b)
+
+
+_ARITH = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+          "floordiv": np.floor_divide, "mod": np.remainder, "bitand": np.bitwise_and,
+          "bitor": np.bitwise_or, "bitxor": np.bitwise_xor, "lshift": np.left_shift,
+          "rshift": np.right_shift}
+
+
+def arith(op, a, b, ty: T.Scalar):
+    dt = ty.dtype
+    if op == "pow":
+        if ty.is_float:
+            return np.power(np.asarray(a, dt), np.asarray(b).astype(dt)).astype(dt)
+        return _ipow(np.asarray(a, dt), np.asarray(b, dt), ty)
+    if op in ("floordiv", "mod") and not ty.is_float:
+        b = np.where(np.asarray(b) == 0, np.ones((), dt), b)  # undefined on the GPU; avoid numpy's error path
+    return np.asarray(_ARITH[op](a, b)).astype(dt, copy=False)
+
+
+def _ipow(base, exp, ty):
+    """Integer power with jitkit's rule: a negative exponent gives 0 unless |base| == 1."""
+    dt = ty.dtype
+    if ty.is_signed:
+        neg = exp < 0
+        safe = np.where(neg, 0, exp)
+        r = np.power(base, safe).astype(dt)
+        one = np.ones((), dt)
+        special = np.where(base == 1, one, np.where(base == -1, np.where(exp % 2 == 1, -one, one), 0)).astype(dt)
+        return np.where(neg, special, r).astype(dt)
+    return np.power(base, exp).astype(dt)
+
+
+def unary(op, v, ty):
+    if op == "not":
+        return np.logical_not(v)
+    if op == "invert":
+        return np.invert(v)
+    return np.negative(v).astype(ty.dtype, copy=False)
+
+
+def _vectorised(fn, out_dtype):
+    def apply(*xs):
+        arrs = np.broadcast_arrays(*[np.asarray(x, np.float64) for x in xs])
+        res = np.array([_nan_safe(fn, vals) for vals in zip(*[a.ravel() for a in arrs])], np.float64)
+        return res.reshape(arrs[0].shape).astype(out_dtype)
+    return apply
+
+
+def _nan_safe(fn, vals):
+    try:
+        return fn(*vals)
+    except OverflowError:
+        return math.inf
+    except ValueError:
+        return math.nan
+
+
+# math functions without a NumPy ufunc are evaluated per lane in float64 and rounded
+_NP_MATH = {
+    "sqrt": np.sqrt, "exp": np.exp, "exp2": np.exp2, "expm1": np.expm1, "log": np.log, "log2": np.log2,
+    "log10": np.log10, "log1p": np.log1p, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
+    "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "fabs": np.fabs, "cbrt": np.cbrt,
+    "pow": np.power, "atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign, "fmod": np.fmod,
+    "degrees": np.degrees, "radians": np.radians,
+}
+_PY_MATH = {"erf": math.erf, "erfc": math.erfc, "gamma": math.gamma, "lgamma": math.lgamma}
+
+
+def lower_op(ex, e, args):
+    """Evaluate one ``tir.Op``; ``ex`` is the executor (lane indices, launch geometry)."""
+    name = e.name
+    if name.startswith("sreg."):
+        return ex.sreg(name[5:])
+    if name.startswith(("grid.", "gridsize.")):
+        kind, d = name.split(".")
+        ntid = ex.sreg(f"ntid.{d}").astype(np.int64)
+        if kind == "grid":
+            return ex.sreg(f"tid.{d}").astype(np.int64) + ex.sreg(f"ctaid.{d}").astype(np.int64) * ntid
+        return ntid * ex.sreg(f"nctaid.{d}").astype(np.int64)
+    if name == "syncthreads":
+        ex.barrier(e)
+        return None
+    if name in ("min", "max"):
+        x, y = args
+        pick_y = np.less(y, x) if name == "min" else np.greater(y, x)
+        return np.where(pick_y, y, x).astype(e.type.dtype)
+    if name == "abs":
+        return np.abs(args[0]).astype(e.type.dtype)
+    if name == "round":
+        return np.rint(args[0]).astype(np.int64)
+    if name.startswith("math."):
+        return _math(name[5:], e, args)
+    raise NotImplementedError(f"the simulator has no implementation of {name!r}")
+
+
+def _math(fname, e, args):
+    dt = e.args[0].type.dtype
+    x = args[0]
+    if fname == "isnan":
+        return np.isnan(x)
+    if fname == "isinf":
+        return np.isinf(x)
+    if fname == "isfinite":
+        return np.isfinite(x)
+    if fname in ("floor", "ceil", "trunc"):
+        return getattr(np, fname)(x).astype(np.int64)
+    if fname in _NP_MATH:
+        return np.asarray(_NP_MATH[fname](*[np.asarray(a, dt) for a in args])).astype(dt)
+    return _vectorised(_PY_MATH[fname], dt)(*args)
