@@ -267,8 +267,9 @@ class Dispatcher:
         tys = []
         for i, a in enumerate(args):
             if not isinstance(a, (np.ndarray, np.generic, bool, int, float, tuple)):
-                raise TypeError(f"argument {i} of {self.__qualname__}: the CPU simulator runs on NumPy arrays "
-                                f"and numbers, got {type(a).__qualname__}; use the GPU target for device arrays")
+                raise TypeError(f"argument {i}: jitkit cannot pass {type(a).__qualname__} to {self.__qualname__} on "
+                                "the CPU simulator, which runs on NumPy arrays and numbers (use the GPU target "
+                                "for device arrays)")
             tys.append(A.type_of(a, i))
         tys = tuple(tys)
         func = self._sim_funcs.get(tys)
@@ -393,7 +394,7 @@ class Dispatcher:
         if signature is None:
             return self._stage("typed", None, arch)
         from .compiler.pipeline import type_kernel
-        return type_kernel(self.py_func, self._signature(signature))[0]
+        return type_kernel(self.py_func, self._signature(signature), kernel=False)[0]
 
     def _stage(self, stage: str, signature, arch):
         from .compiler.pipeline import signature_str
