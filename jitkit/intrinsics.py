@@ -76,3 +76,36 @@ warpsize = _Special("warpsize")
 grid = _Intrinsic("grid", "grid(n) returns the absolute thread index in n dimensions (int64, a tuple for n > 1)")
 gridsize = _Intrinsic("gridsize", "gridsize(n) returns the total number of threads in n dimensions")
 syncthreads = _Intrinsic("syncthreads", "syncthreads() waits until every thread of the block reaches it")
+
+
+class _Namespace:
+    """``jk.shared`` / ``jk.local``: holds ``array(shape, dtype)``."""
+
+    __slots__ = ("name", "array")
+
+    def __init__(self, name: str, doc: str):
+        self.name = name
+        self.array = _Intrinsic(f"{name}.array", doc)
+
+    def __repr__(self):
+        return f"<jitkit intrinsic namespace {self.name}>"
+
+
+shared = _Namespace("shared", "shared.array(shape, dtype): an array shared by the threads of a block "
+                              "(shape: constant int or tuple of ints)")
+local = _Namespace("local", "local.array(shape, dtype): a small array private to each thread")
+
+_WARP_DOCS = {
+    "shfl_sync": "shfl_sync(mask, value, src_lane): value of lane src_lane",
+    "shfl_up_sync": "shfl_up_sync(mask, value, delta): value of lane (laneid - delta), own value below 0",
+    "shfl_down_sync": "shfl_down_sync(mask, value, delta): value of lane (laneid + delta), own value past 31",
+    "shfl_xor_sync": "shfl_xor_sync(mask, value, lane_mask): value of lane (laneid ^ lane_mask)",
+    "ballot_sync": "ballot_sync(mask, predicate): uint32 with bit i set when lane i's predicate is true",
+    "any_sync": "any_sync(mask, predicate): True when the predicate holds on any lane in mask",
+    "all_sync": "all_sync(mask, predicate): True when the predicate holds on every lane in mask",
+    "syncwarp": "syncwarp(mask=0xffffffff): barrier for the lanes of a warp",
+}
+shfl_sync, shfl_up_sync, shfl_down_sync, shfl_xor_sync, ballot_sync, any_sync, all_sync, syncwarp = (
+    _Intrinsic(n, d) for n, d in _WARP_DOCS.items())
+
+__all__ += ["shared", "local", *_WARP_DOCS]

@@ -558,4 +558,141 @@ def _intrinsics_ref(a):
 case("thread-intrinsics", intrinsics, lambda r: [poison((45, 37, 6), np.int64)], (0,), _intrinsics_ref,
      launch=lambda a: ((3, 5), (16, 8)))
 
+# ------------------------------------------------------------------ shared memory, local arrays, warps
+TPB_MAX = 256
+
+
+@jk.jit
+def block_sum(x, out):
+    """Tree reduction in shared memory; works for any block size up to TPB_MAX."""
+    sm = jk.shared.array(TPB_MAX, jk.float64)
+    t = jk.threadIdx.x
+    i = jk.grid(1)
+    sm[t] = x[i] if i < x.size else 0
+    jk.syncthreads()
+    n = jk.blockDim.x
+    s = 1
+    while s < n:
+        s *= 2
+    s //= 2
+    while s > 0:
+        if t < s and t + s < n:
+            sm[t] += sm[t + s]
+        jk.syncthreads()
+        s //= 2
+    if t == 0:
+        out[jk.blockIdx.x] = sm[0]
+
+
+def _block_sum_ref(tpb):
+    def ref(a):
+        x = a[0].astype(np.float64)
+        nb = a[1].size
+        pad = np.zeros(nb * tpb)
+        pad[:x.size] = x
+        return [pad.reshape(nb, tpb).sum(axis=1)]
+    return ref
+
+
+for _tpb in (32, 64, 96, 256):
+    for _t in (np.float32, np.int32):
+        _n = 1000
+        case(f"shared-block-sum-{np.dtype(_t).name}-tpb{_tpb}", block_sum,
+             lambda r, t=_t, n=_n, tpb=_tpb: [rand(r, t, n), poison((n + tpb - 1) // tpb, np.float64)], (1,),
+             _block_sum_ref(_tpb), launch=lambda a, tpb=_tpb: (a[1].size, tpb), rtol=1e-12, atol=1e-9)
+
+
+@jk.jit
+def tile_transpose(a, out):
+    tile = jk.shared.array((16, 17), jk.float32)      # padded: no bank conflicts on the GPU
+    bx, by = jk.blockIdx.x * 16, jk.blockIdx.y * 16
+    tx, ty = jk.threadIdx.x, jk.threadIdx.y
+    if by + ty < a.shape[0] and bx + tx < a.shape[1]:
+        tile[ty, tx] = a[by + ty, bx + tx]
+    jk.syncthreads()
+    if bx + ty < out.shape[0] and by + tx < out.shape[1]:
+        out[bx + ty, by + tx] = tile[tx, ty]
+
+
+case("shared-2d-transpose", tile_transpose,
+     lambda r: [rand(r, np.float32, 45 * 70).reshape(45, 70), poison((70, 45), np.float32)], (1,),
+     lambda a: [a[0].T], launch=lambda a: (((70 + 15) // 16, (45 + 15) // 16), (16, 16)))
+
+
+@jk.jit
+def local_sort4(x, out):
+    i = jk.grid(1)
+    if i < out.shape[0]:
+        v = jk.local.array(4, x.dtype)      # the argument's dtype, known at compile time
+        for k in range(4):
+            v[k] = x[i, k]
+        for a in range(4):                 # insertion sort in a per-thread array
+            for b in range(a + 1, 4):
+                if v[b] < v[a]:
+                    tmp = v[a]
+                    v[a] = v[b]
+                    v[b] = tmp
+        for k in range(4):
+            out[i, k] = v[k]
+
+
+case("local-array-sort", local_sort4, lambda r: [rand(r, np.int64, 333 * 4).reshape(333, 4),
+                                                 poison((333, 4), np.int64)], (1,),
+     lambda a: [np.sort(a[0], axis=1)], launch=lambda a: blocks_for(333))
+
+
+@jk.jit
+def warp_ops(x, sums, bfly, bcast, scan, votes):
+    i = jk.grid(1)
+    v = x[i] if i < x.size else x[0] * 0
+    lane = jk.laneid
+    s = v
+    off = 16
+    while off > 0:
+        s += jk.shfl_down_sync(0xFFFFFFFF, s, off)
+        off //= 2
+    b = v
+    for k in range(5):
+        b += jk.shfl_xor_sync(0xFFFFFFFF, b, 1 << k)
+    c = v
+    for k in range(5):                     # inclusive scan with shfl_up
+        up = jk.shfl_up_sync(0xFFFFFFFF, c, 1 << k)
+        if lane >= (1 << k):
+            c += up
+    first = jk.shfl_sync(0xFFFFFFFF, v, 3)
+    ballot = jk.ballot_sync(0xFFFFFFFF, v > 0)
+    anyneg = jk.any_sync(0xFFFFFFFF, v < -45)
+    allbig = jk.all_sync(0xFFFFFFFF, v > -1000)
+    jk.syncwarp()
+    if i < x.size:
+        if lane == 0:
+            sums[i // 32] = s
+        bfly[i] = b
+        bcast[i] = first
+        scan[i] = c
+        votes[i, 0] = ballot
+        votes[i, 1] = anyneg
+        votes[i, 2] = allbig
+
+
+def _warp_ref(a):
+    x = a[0]
+    n = x.size
+    w = x.reshape(-1, 32)
+    tot = w.sum(axis=1, dtype=x.dtype)
+    bits = (w > 0).astype(np.uint64) << np.arange(32, dtype=np.uint64)
+    ballot = np.repeat(bits.sum(axis=1), 32)
+    votes = np.stack([ballot, np.repeat((w < -45).any(axis=1), 32), np.repeat((w > -1000).all(axis=1), 32)],
+                     axis=1).astype(np.uint32)
+    return [tot, np.repeat(tot, 32), np.repeat(w[:, 3], 32), np.cumsum(w, axis=1, dtype=x.dtype).ravel(), votes]
+
+
+for _t in (np.int32, np.int64, np.float32, np.float64, np.uint32):
+    _n = 32 * 37
+    case(f"warp-intrinsics-{np.dtype(_t).name}", warp_ops,
+         lambda r, t=_t, n=_n: [rand(r, t, n, 0 if np.dtype(t).kind == "u" else -50, 50), poison(n // 32, t),
+                                poison(n, t), poison(n, t), poison(n, t), poison((n, 3), np.uint32)],
+         (1, 2, 3, 4, 5), _warp_ref, launch=lambda a: (a[0].size // 128 + 1, 128),
+         rtol=1e-5 if _t == np.float32 else 1e-12, atol=1e-4 if _t == np.float32 else 1e-9)
+
 CASE_BY_NAME = {c.name: c for c in CASES}

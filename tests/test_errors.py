@@ -318,6 +318,26 @@ def b_kernel_returns(x):  # ERR
     return 1
 
 
+@bad((F32,), TypingError, "shape of jitkit.shared.array\\(\\) must be a constant")
+def b_shared_dynamic_shape(x):
+    sm = jk.shared.array(x.size, jk.float32)  # ERR
+
+
+@bad((F32,), TypingError, "dtype of jitkit.local.array\\(\\) must be")
+def b_local_bad_dtype(x):
+    v = jk.local.array(4, 3)  # ERR
+
+
+@bad((F32,), TypingError, "exceeds the 48 KiB limit")
+def b_shared_too_big(x):
+    sm = jk.shared.array((128, 128), jk.float64)  # ERR
+
+
+@bad((F32,), TypingError, "shuffles 32- and 64-bit")
+def b_shfl_int8(x):
+    v = jk.shfl_sync(0xFFFFFFFF, jk.int8(1), 0)  # ERR
+
+
 @bad((jk.int64,), UnsupportedError, "recursive call")
 def b_mutual_recursion(n):
     n = rec_a(n)  # ERR-CHAIN

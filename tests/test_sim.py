@@ -182,3 +182,31 @@ def test_divergent_returns_in_device_functions(rng):
     isqrt_kernel.with_target("sim")[7, 128](x, out)
     want = [(-1 if v < 0 else next((k for k in range(100) if k * k >= v), 100)) for v in x]
     np.testing.assert_array_equal(out, want)
+
+
+@jk.jit
+def divergent_shuffle(out):
+    i = jk.grid(1)
+    v = 0
+    if jk.laneid < 8:
+        v = jk.shfl_down_sync(0xFFFFFFFF, i, 1)  # SHFL: lanes 8..31 are named but elsewhere
+    out[i] = v
+
+
+@jk.jit
+def masked_shuffle(out):
+    i = jk.grid(1)
+    v = 0
+    if jk.laneid < 8:
+        v = jk.shfl_down_sync(0xFF, i, 1)        # only lanes 0..7 named: fine
+    out[i] = v
+
+
+def test_divergent_warp_operation_is_reported():
+    with pytest.raises(jk.BarrierError) as info:
+        divergent_shuffle.with_target("sim")[1, 32](np.zeros(32, np.int64))
+    assert "lane 8" in str(info.value) and f"line {_line(divergent_shuffle, '# SHFL')}" in str(info.value)
+    out = np.zeros(32, np.int64)
+    masked_shuffle.with_target("sim")[1, 32](out)
+    np.testing.assert_array_equal(out[:7], np.arange(1, 8))   # lane 7 reads lane 8, outside the mask: undefined
+    assert (out[8:] == 0).all()

@@ -194,6 +194,48 @@ def _syncthreads(typer, node, args, kwargs):
     return tir.Op(T.none, typer.loc(node), "syncthreads", [])
 
 
+def _warp_value(typer, node, v, what):
+    t = v.type
+    if not (isinstance(t, T.Scalar) and not t.is_bool and t.bits in (32, 64)):
+        raise typer.err(TypingError, f"{what} shuffles 32- and 64-bit ints and floats, got {t}", node,
+                        "convert first, e.g. jk.int32(x)")
+    return v
+
+
+def _shfl(name):
+    def rule(typer, node, args, kwargs):
+        what = f"jitkit.{name}()"
+        _no_kwargs(typer, node, kwargs, what)
+        _arity(typer, node, args, 3, what)
+        _scalars(typer, node, args, what)
+        mask = typer.convert(args[0], T.uint32, node)
+        value = _warp_value(typer, node, args[1], what)
+        lane = typer.convert(args[2], T.int32, node)
+        return tir.Op(value.type, typer.loc(node), f"warp.{name}", [mask, value, lane])
+    return rule
+
+
+def _vote(name):
+    def rule(typer, node, args, kwargs):
+        what = f"jitkit.{name}()"
+        _no_kwargs(typer, node, kwargs, what)
+        _arity(typer, node, args, 2, what)
+        _scalars(typer, node, args, what)
+        mask = typer.convert(args[0], T.uint32, node)
+        ty = T.uint32 if name == "ballot_sync" else T.boolean
+        return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, typer.truth(args[1], node)])
+    return rule
+
+
+def _syncwarp(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "jitkit.syncwarp()")
+    if len(args) > 1:
+        raise typer.err(TypingError, "jitkit.syncwarp() takes at most one argument (the mask)", node)
+    _scalars(typer, node, args, "jitkit.syncwarp()")
+    mask = typer.convert(args[0], T.uint32, node) if args else typer.const(0xFFFFFFFF, node, T.uint32)
+    return tir.Op(T.none, typer.loc(node), "warp.syncwarp", [mask])
+
+
 def _range_outside_for(typer, node, args, kwargs):
     raise typer.err(UnsupportedError, "range() is only supported as the iterable of a for loop", node)
 
@@ -211,6 +253,10 @@ def _build():
         builtins.bool: _cast_to(T.boolean, "bool()"), builtins.range: _range_outside_for,
         builtins.print: _print,
         I.grid: _grid("grid"), I.gridsize: _grid("gridsize"), I.syncthreads: _syncthreads,
+        I.shfl_sync: _shfl("shfl_sync"), I.shfl_up_sync: _shfl("shfl_up_sync"),
+        I.shfl_down_sync: _shfl("shfl_down_sync"), I.shfl_xor_sync: _shfl("shfl_xor_sync"),
+        I.ballot_sync: _vote("ballot_sync"), I.any_sync: _vote("any_sync"), I.all_sync: _vote("all_sync"),
+        I.syncwarp: _syncwarp,
     }
     for name in MATH_FUNCS:
         fn = getattr(math, name, None)

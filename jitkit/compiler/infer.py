@@ -585,6 +585,11 @@ class FunctionTyper:
             v = base.value
             if isinstance(v, I._Dim3):
                 return B.dim3_attr(self, node, v, attr)
+            if isinstance(v, I._Namespace):
+                if attr != "array":
+                    raise self.err(TypingError, f"jitkit.{v.name} has no attribute {attr!r}", node,
+                                   f"use jitkit.{v.name}.array(shape, dtype)")
+                return Static(v.array)
             if isinstance(v, pytypes.ModuleType):
                 found = getattr(v, attr, MISSING)
                 if found is MISSING:
@@ -603,8 +608,10 @@ class FunctionTyper:
                 return self.const(ty.ndim, node)
             if attr == "itemsize":
                 return self.const(ty.dtype.itemsize, node)
+            if attr == "dtype":  # a compile-time type: usable in casts and array allocations
+                return Static(ty.dtype)
         raise self.err(TypingError, f"{ty} has no attribute {attr!r} in kernels", node,
-                       "arrays support .shape, .size, .ndim, .strides, .itemsize" if isinstance(ty, T.Array) else None)
+                       "arrays support .shape, .size, .ndim, .strides, .itemsize, .dtype" if isinstance(ty, T.Array) else None)
 
     def indices(self, node: ast.Subscript, arr: tir.Expr) -> list:
         sl = node.slice
@@ -726,6 +733,8 @@ class FunctionTyper:
         target = fn.value
         if is_dispatcher(target):
             return self.call_jit(node, target)
+        if target is I.shared.array or target is I.local.array:
+            return self.alloc_array(node, "shared" if target is I.shared.array else "local")
         args = [self.rexpr(a) for a in node.args]
         kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
         rule = B.lookup(target)
@@ -737,6 +746,44 @@ class FunctionTyper:
                            f"decorate {name} with @jitkit.jit to call it from a kernel")
         raise self.err(UnsupportedError, f"calling {name} is not supported in kernels", node.func,
                        "kernels can call @jit functions, math.*, min/max/abs/round, casts and jitkit intrinsics")
+
+    def alloc_array(self, node, space: str):
+        what = f"jitkit.{space}.array()"
+        params = ["shape", "dtype"]
+        got = dict(zip(params, node.args))
+        for k in node.keywords:
+            if k.arg not in params or k.arg in got:
+                raise self.err(TypingError, f"{what} takes (shape, dtype), got keyword {k.arg!r}", node)
+            got[k.arg] = k.value
+        if len(node.args) > 2 or set(got) != set(params):
+            raise self.err(TypingError, f"{what} takes (shape, dtype)", node)
+        shape_e = self.expr(got["shape"])
+        items = shape_e.items if isinstance(shape_e, tir.MakeTuple) else [shape_e]
+        if not all(isinstance(i, tir.Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
+                   for i in items):
+            raise self.err(TypingError, f"the shape of {what} must be a constant int or tuple of ints",
+                           got["shape"], "use literals or module-level constants")
+        shape = tuple(i.value for i in items)
+        if not shape or min(shape) < 1:
+            raise self.err(TypingError, f"{what} needs positive extents, got {shape}", got["shape"])
+        dt = self.expr(got["dtype"])
+        dtype = None
+        if isinstance(dt, Static):
+            v = dt.value
+            if isinstance(v, T.Scalar):
+                dtype = v
+            else:
+                try:
+                    dtype = T.scalar_from_dtype(v)
+                except TypeError:
+                    dtype = None
+        if dtype is None:
+            raise self.err(TypingError, f"the dtype of {what} must be a jitkit or numpy scalar type",
+                           got["dtype"], "e.g. jk.float32 or np.int32")
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if space == "shared" and nbytes > 48 * 1024:
+            raise self.err(TypingError, f"static shared array of {nbytes} bytes exceeds the 48 KiB limit", node)
+        return tir.AllocArray(T.Array(dtype, len(shape), "C"), self.loc(node), space, shape)
 
     def call_jit(self, node, disp):
         pyfunc = disp.py_func

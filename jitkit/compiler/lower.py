@@ -55,6 +55,10 @@ class ModuleLowering:
         self.functions: dict = {}   # tir.Function -> ir.Function
         self.declared: dict = {}    # external / helper name -> ir.Function
 
+    def unique_name(self, base: str) -> str:
+        self._counter = getattr(self, "_counter", 0) + 1
+        return f"{base}_{self._counter}"
+
     def declare(self, name: str, ret: ir.Type, args: list) -> ir.Function:
         fn = self.declared.get(name)
         if fn is None:
@@ -399,6 +403,34 @@ class FunctionLowering:
                 acc = self.b.mul(acc, self.b.extract_value(arr, [1, d]))
             return acc
         return self.b.extract_value(arr, [1 if e.attr == "shape" else 2, e.dim])
+
+    def expr_AllocArray(self, e: tir.AllocArray):
+        b = self.b
+        ty = e.type
+        memty = memory_type(ty.dtype)
+        n = 1
+        for d in e.shape:
+            n *= d
+        arrty = ir.ArrayType(memty, n)
+        if e.space == "shared":  # one static allocation per block, in the shared address space
+            g = ir.GlobalVariable(self.ml.module, arrty, self.ml.unique_name("__shared"), addrspace=3)
+            g.linkage = "internal"
+            g.initializer = ir.Constant(arrty, ir.Undefined)
+            g.align = max(16, ty.dtype.itemsize)
+            data = b.addrspacecast(b.gep(g, [ir.Constant(I32, 0), ir.Constant(I32, 0)]), memty.as_pointer())
+        else:  # per thread: a stack array in the entry block (registers when indices are constant)
+            data = b.gep(self._alloca(arrty, "local"), [ir.Constant(I32, 0), ir.Constant(I32, 0)])
+        agg = ir.Constant(value_type(ty), ir.Undefined)
+        agg = b.insert_value(agg, data, 0)
+        stride = ty.dtype.itemsize
+        strides = []
+        for d in reversed(e.shape):
+            strides.append(stride)
+            stride *= d
+        for k, (extent, st) in enumerate(zip(e.shape, reversed(strides))):
+            agg = b.insert_value(agg, ir.Constant(I64, extent), [1, k])
+            agg = b.insert_value(agg, ir.Constant(I64, st), [2, k])
+        return agg
 
     def expr_MakeTuple(self, e: tir.MakeTuple):
         agg = ir.Constant(value_type(e.type), ir.Undefined)

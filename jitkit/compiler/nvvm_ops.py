@@ -207,6 +207,8 @@ def lower_op(fl, e, args):
     if name == "syncthreads":
         b.call(fl.ml.declare("llvm.nvvm.barrier0", ir.VoidType(), []), [])
         return None
+    if name.startswith("warp."):
+        return _warp(fl, name[5:], e, args)
     if name in ("min", "max"):
         x, y = args
         pick_y = compare(b, "lt" if name == "min" else "gt", y, x, e.type)
@@ -241,3 +243,37 @@ def _math(fl, fname: str, e, args):
         k = 180.0 / math.pi if fname == "degrees" else math.pi / 180.0
         return b.fmul(x, ir.Constant(x.type, k))
     return _libdevice(fl, fname, ty, args)
+
+
+_SHFL_MODE = {"shfl_sync": ("idx", 0x1F), "shfl_up_sync": ("up", 0), "shfl_down_sync": ("down", 0x1F),
+              "shfl_xor_sync": ("bfly", 0x1F)}
+
+
+def _warp(fl, name, e, args):
+    b = fl.b
+    if name in _SHFL_MODE:
+        mode, c = _SHFL_MODE[name]
+        mask, value, lane = args
+        fn = fl.ml.declare(f"llvm.nvvm.shfl.sync.{mode}.i32", I32, [I32, I32, I32, I32])
+        cc = ir.Constant(I32, c)
+
+        def shfl32(v):
+            return b.call(fn, [mask, v, lane, cc])
+        ty = e.type
+        if ty.bits == 32:
+            v = b.bitcast(value, I32) if ty.is_float else value
+            r = shfl32(v)
+            return b.bitcast(r, value.type) if ty.is_float else r
+        v = b.bitcast(value, I64) if ty.is_float else value   # 64-bit: two 32-bit shuffles
+        lo = shfl32(b.trunc(v, I32))
+        hi = shfl32(b.trunc(b.lshr(v, ir.Constant(I64, 32)), I32))
+        r = b.or_(b.zext(lo, I64), b.shl(b.zext(hi, I64), ir.Constant(I64, 32)))
+        return b.bitcast(r, value.type) if ty.is_float else r
+    if name == "ballot_sync":
+        return b.call(fl.ml.declare("llvm.nvvm.vote.ballot.sync", I32, [I32, I1]), args)
+    if name in ("any_sync", "all_sync"):
+        return b.call(fl.ml.declare(f"llvm.nvvm.vote.{name[:3]}.sync", I1, [I32, I1]), args)
+    if name == "syncwarp":
+        b.call(fl.ml.declare("llvm.nvvm.bar.warp.sync", ir.VoidType(), [I32]), args)
+        return None
+    raise CompileError(f"internal error: no NVVM lowering for warp.{name}", e.loc)

@@ -101,6 +101,14 @@ class ArrayAttr(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class AllocArray(Expr):
+    """``jk.shared.array(shape, dtype)`` (one per block) or ``jk.local.array`` (one per thread).
+    The node is the allocation site: evaluating it again yields the same storage."""
+    space: str       # shared local
+    shape: tuple
+
+
+@dataclass(eq=False, slots=True)
 class MakeTuple(Expr):
     items: list
 

@@ -92,6 +92,15 @@ class Executor:
         self.lanes_per_block = nb
         self.kernel_frame = None
         self.mask = None
+        self.allocs = {}                              # AllocArray site -> storage, for this chunk
+        self.lane = lane
+        self.nblocks = nblocks
+        self.block_in_chunk = lane // nb
+        self.wlane = t % 32                           # lane within its warp
+        wpb = (nb + 31) // 32
+        self.warp = self.block_in_chunk * wpb + t // 32
+        self.nwarps = nblocks * wpb
+        self.warp_size = np.minimum(32, nb - (t // 32) * 32)
 
     # ------------------------------------------------------------- entry
     def run(self, args: list) -> None:
@@ -121,6 +130,20 @@ class Executor:
             raise BarrierError(f"syncthreads() in kernel {self.name} was reached by only part of block "
                                f"{self._block_str(lane)}: thread {self._thread_str(lane)} is elsewhere "
                                f"(on the GPU this hangs or corrupts)\n{e.loc.format()}")
+
+    def warp_check(self, e, mask):
+        """Every live lane named in a (uniform) mask must execute this warp operation."""
+        mask = np.asarray(mask)
+        named = ((mask.astype(np.uint64) >> self.wlane.astype(np.uint64)) & 1).astype(bool)
+        alive = ~self.kernel_frame.returned
+        missing = named & alive & ~self.mask
+        here = np.bincount(self.warp, weights=self.mask, minlength=self.nwarps) > 0
+        bad = missing & here[self.warp]
+        if bad.any():
+            lane = int(np.argmax(bad))
+            raise BarrierError(f"{e.name[5:]}() in kernel {self.name}: lane {int(self.wlane[lane])} of a warp in "
+                               f"block {self._block_str(lane)} is named in the mask but does not execute this "
+                               f"call (thread {self._thread_str(lane)})\n{e.loc.format()}")
 
     def _block_str(self, lane):
         return "(" + ", ".join(str(int(self.sregs[f"ctaid.{k}"][lane])) for k in "xyz") + ")"
@@ -307,6 +330,16 @@ class Executor:
         if e.attr == "shape":
             return np.int64(arr.shape[e.dim])
         return np.int64(arr.base.strides[len(arr.prefix) + e.dim])
+
+    def e_AllocArray(self, e, m, fr):
+        arr = self.allocs.get(id(e))
+        if arr is None:  # the GPU leaves new shared/local memory undefined; the simulator zeroes it
+            if e.space == "shared":
+                arr = SimArray(np.zeros((self.nblocks, *e.shape), e.type.dtype.dtype), (self.block_in_chunk,))
+            else:
+                arr = SimArray(np.zeros((self.n, *e.shape), e.type.dtype.dtype), (self.lane,))
+            self.allocs[id(e)] = arr
+        return arr
 
     def e_MakeTuple(self, e, m, fr):
         return tuple(self.eval(x, m, fr) for x in e.items)

@@ -127,6 +127,8 @@ def lower_op(ex, e, args):
     if name == "syncthreads":
         ex.barrier(e)
         return None
+    if name.startswith("warp."):
+        return _warp(ex, name[5:], e, args)
     if name in ("min", "max"):
         x, y = args
         pick_y = np.less(y, x) if name == "min" else np.greater(y, x)
@@ -154,3 +156,39 @@ def _math(fname, e, args):
     if fname in _NP_MATH:
         return np.asarray(_NP_MATH[fname](*[np.asarray(a, dt) for a in args])).astype(dt)
     return _vectorised(_PY_MATH[fname], dt)(*args)
+
+
+def _warp(ex, name, e, args):
+    n = ex.n
+    mask = args[0]
+    ex.warp_check(e, mask)
+    active = ex.mask
+    if name == "syncwarp":
+        return None
+    if name in ("ballot_sync", "any_sync", "all_sync"):
+        named = ((np.asarray(mask).astype(np.uint64) >> ex.wlane.astype(np.uint64)) & 1).astype(bool)
+        part = active & named
+        pred = np.broadcast_to(args[1], (n,)) & part
+        if name == "ballot_sync":
+            bits = pred.astype(np.float64) * np.exp2(ex.wlane)          # exact: distinct powers of two
+            word = np.bincount(ex.warp, weights=bits, minlength=ex.nwarps).astype(np.uint64)
+            return word[ex.warp].astype(np.uint32)
+        hits = np.bincount(ex.warp, weights=pred, minlength=ex.nwarps)
+        if name == "any_sync":
+            return hits[ex.warp] > 0
+        count = np.bincount(ex.warp, weights=part, minlength=ex.nwarps)
+        return hits[ex.warp] == count[ex.warp]
+    value = np.broadcast_to(args[1], (n,))
+    k = np.broadcast_to(np.asarray(args[2]).astype(np.int64), (n,))
+    w = ex.wlane
+    if name == "shfl_sync":
+        src = k & 31
+    elif name == "shfl_up_sync":
+        src = w - k
+    elif name == "shfl_down_sync":
+        src = w + k
+    else:
+        src = w ^ k
+    ok = (src >= 0) & (src < ex.warp_size)      # outside the warp: the lane keeps its own value
+    idx = np.where(ok, ex.lane - w + src, ex.lane)
+    return value[idx]
