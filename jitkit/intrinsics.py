@@ -109,3 +109,22 @@ shfl_sync, shfl_up_sync, shfl_down_sync, shfl_xor_sync, ballot_sync, any_sync, a
     _Intrinsic(n, d) for n, d in _WARP_DOCS.items())
 
 __all__ += ["shared", "local", *_WARP_DOCS]
+
+
+class _Atomics:
+    """``jk.atomic.add(array, index, value)`` etc.: read-modify-write returning the old value."""
+
+    OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas")
+
+    def __init__(self):
+        for op in self.OPS:
+            doc = ("cas(array, index, expected, value): store value if the element equals expected"
+                   if op == "cas" else f"{op}(array, index, value): atomic {op.rstrip('_')}, returns the old value")
+            setattr(self, op, _Intrinsic(f"atomic.{op}", doc))
+
+    def __repr__(self):
+        return "<jitkit intrinsic namespace atomic>"
+
+
+atomic = _Atomics()
+__all__ += ["atomic"]

@@ -695,4 +695,113 @@ for _t in (np.int32, np.int64, np.float32, np.float64, np.uint32):
          (1, 2, 3, 4, 5), _warp_ref, launch=lambda a: (a[0].size // 128 + 1, 128),
          rtol=1e-5 if _t == np.float32 else 1e-12, atol=1e-4 if _t == np.float32 else 1e-9)
 
+# ------------------------------------------------------------------ atomics
+NBINS = 13
+
+
+@jk.jit
+def histogram(keys, weights, hist):
+    i = jk.grid(1)
+    if i < keys.size:
+        jk.atomic.add(hist, keys[i] % NBINS, weights[i])
+
+
+for _t in (np.int32, np.uint32, np.int64, np.uint64, np.float32, np.float64):
+    case(f"atomic-histogram-{np.dtype(_t).name}", histogram,
+         lambda r, t=_t: [rand(r, np.int64, 5000, 0, 1000), rand(r, t, 5000, 0, 9),
+                          np.zeros(NBINS, t)], (2,),
+         lambda a: [np.bincount(a[0] % NBINS, weights=a[1].astype(np.float64), minlength=NBINS)],
+         launch=lambda a: blocks_for(5000, 128), rtol=1e-5, atol=1e-3)
+
+
+@jk.jit
+def shared_histogram(keys, hist):
+    sh = jk.shared.array(NBINS, jk.int32)
+    t = jk.threadIdx.x
+    if t < NBINS:
+        sh[t] = 0
+    jk.syncthreads()
+    i = jk.grid(1)
+    if i < keys.size:
+        jk.atomic.add(sh, keys[i] % NBINS, 1)
+    jk.syncthreads()
+    if t < NBINS:
+        jk.atomic.add(hist, t, sh[t])
+
+
+case("atomic-shared-histogram", shared_histogram,
+     lambda r: [rand(r, np.int64, 7777, 0, 10000), np.zeros(NBINS, np.int32)], (1,),
+     lambda a: [np.bincount(a[0] % NBINS, minlength=NBINS)], launch=lambda a: blocks_for(7777, 96))
+
+
+@jk.jit
+def minmax_bits(x, ext, bits):
+    i = jk.grid(1)
+    if i < x.size:
+        jk.atomic.min(ext, 0, x[i])
+        jk.atomic.max(ext, 1, x[i])
+        jk.atomic.sub(ext, 2, x[i])
+        if i == 0:
+            ext[3] = jk.atomic.exch(ext, 4, x[i])   # one writer: the old value is the initial one
+
+
+@jk.jit
+def bit_ops(k, bits):
+    i = jk.grid(1)
+    if i < k.size:
+        b = jk.uint32(k[i] % 32)
+        jk.atomic.or_(bits, 0, jk.uint32(1) << b)
+        jk.atomic.and_(bits, 1, ~(jk.uint32(1) << b))
+        jk.atomic.xor(bits, 2, jk.uint32(k[i]))
+
+
+for _t in (np.int32, np.int64, np.uint32, np.float32, np.float64):
+    def _mm_make(r, t=_t):
+        x = rand(r, t, 3000, 1, 10 ** 6)
+        if np.dtype(t).kind == "f":  # integer values < 1000: every partial sum is exact, even in float32
+            x = np.floor(x / 1000).astype(t) + 1
+        ext = np.array([np.iinfo(t).max if np.dtype(t).kind != "f" else np.inf,
+                        np.iinfo(t).min if np.dtype(t).kind != "f" else -np.inf, 0, 0, 17], t)
+        if np.dtype(t).kind == "u":
+            ext[2] = np.uint32(x.astype(np.uint64).sum() % 2 ** 32)  # sub back to zero
+        else:
+            ext[2] = x.sum()
+        return [x, ext, np.zeros(1, np.uint32)]
+    case(f"atomic-min-max-sub-exch-{np.dtype(_t).name}", minmax_bits, _mm_make, (1,),
+         lambda a: [np.array([a[0].min(), a[0].max(), 0, 17, a[0][0]], a[1].dtype)],
+         launch=lambda a: blocks_for(3000, 128), rtol=1e-5, atol=1e-2 if _t == np.float32 else 1e-6)
+
+case("atomic-bitwise", bit_ops,
+     lambda r: [rand(r, np.int64, 2000, 0, 10 ** 6), np.array([0, 0xFFFFFFFF, 0], np.uint32)], (1,),
+     lambda a: [np.array([np.bitwise_or.reduce(np.uint32(1) << (a[0] % 32).astype(np.uint32)),
+                          np.uint32(0xFFFFFFFF) & ~np.bitwise_or.reduce(np.uint32(1) << (a[0] % 32).astype(np.uint32)),
+                          np.bitwise_xor.reduce(a[0].astype(np.uint32))], np.uint32)],
+     launch=lambda a: blocks_for(2000, 128))
+
+
+@jk.jit
+def tickets(counter, seen):
+    i = jk.grid(1)
+    if i < seen.size:
+        t = jk.atomic.add(counter, 0, 1)          # the old values must be 0..n-1, each once
+        jk.atomic.add(seen, t, 1)
+
+
+case("atomic-tickets", tickets, lambda r: [np.zeros(1, np.int64), np.zeros(1111, np.int32)], (0, 1),
+     lambda a: [np.array([1111]), np.ones(1111, np.int32)], launch=lambda a: blocks_for(1111, 128))
+
+
+@jk.jit
+def cas_counter(c, n):
+    i = jk.grid(1)
+    if i < n:
+        while True:
+            cur = c[0]
+            if jk.atomic.cas(c, 0, cur, cur + 1) == cur:
+                break
+
+
+case("atomic-cas-loop", cas_counter, lambda r: [np.zeros(1, np.uint32), 100], (0,),
+     lambda a: [np.array([100], np.uint32)], launch=lambda a: (4, 32))
+
 CASE_BY_NAME = {c.name: c for c in CASES}

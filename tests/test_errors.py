@@ -338,6 +338,16 @@ def b_shfl_int8(x):
     v = jk.shfl_sync(0xFFFFFFFF, jk.int8(1), 0)  # ERR
 
 
+@bad((F32,), TypingError, "atomic.and_\\(\\) is not supported on float32")
+def b_atomic_float_and(x):
+    jk.atomic.and_(x, 0, 1.0)  # ERR
+
+
+@bad((F32,), TypingError, "jitkit.atomic has no operation 'mul'")
+def b_atomic_unknown(x):
+    jk.atomic.mul(x, 0, 2.0)  # ERR
+
+
 @bad((jk.int64,), UnsupportedError, "recursive call")
 def b_mutual_recursion(n):
     n = rec_a(n)  # ERR-CHAIN

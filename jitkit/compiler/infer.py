@@ -585,6 +585,11 @@ class FunctionTyper:
             v = base.value
             if isinstance(v, I._Dim3):
                 return B.dim3_attr(self, node, v, attr)
+            if isinstance(v, I._Atomics):
+                if attr not in I._Atomics.OPS:
+                    raise self.err(TypingError, f"jitkit.atomic has no operation {attr!r}", node,
+                                   "available: " + ", ".join(I._Atomics.OPS))
+                return Static(getattr(v, attr))
             if isinstance(v, I._Namespace):
                 if attr != "array":
                     raise self.err(TypingError, f"jitkit.{v.name} has no attribute {attr!r}", node,
@@ -733,6 +738,8 @@ class FunctionTyper:
         target = fn.value
         if is_dispatcher(target):
             return self.call_jit(node, target)
+        if getattr(target, "name", "").startswith("atomic.") and isinstance(target, I._Intrinsic):
+            return self.atomic(node, target.name[7:])
         if target is I.shared.array or target is I.local.array:
             return self.alloc_array(node, "shared" if target is I.shared.array else "local")
         args = [self.rexpr(a) for a in node.args]
@@ -746,6 +753,35 @@ class FunctionTyper:
                            f"decorate {name} with @jitkit.jit to call it from a kernel")
         raise self.err(UnsupportedError, f"calling {name} is not supported in kernels", node.func,
                        "kernels can call @jit functions, math.*, min/max/abs/round, casts and jitkit intrinsics")
+
+    def atomic(self, node, op: str):
+        what = f"jitkit.atomic.{op}()"
+        if node.keywords:
+            raise self.err(TypingError, f"{what} takes positional arguments only", node)
+        nvals = 2 if op == "cas" else 1
+        if len(node.args) != 2 + nvals:
+            raise self.err(TypingError, f"{what} takes (array, index, {'expected, ' if op == 'cas' else ''}value)",
+                           node)
+        arr = self.rexpr(node.args[0])
+        if not isinstance(arr.type, T.Array):
+            raise self.err(TypingError, f"{what} needs an array, got {arr.type}", node.args[0])
+        dt = arr.type.dtype
+        ints = (T.int32, T.uint32, T.int64, T.uint64)
+        allowed = ints if op in ("and_", "or_", "xor", "cas") else ints + (T.float32, T.float64)
+        if dt not in allowed:
+            raise self.err(TypingError, f"{what} is not supported on {dt} arrays", node.args[0],
+                           "supported: " + ", ".join(t.name for t in allowed))
+        fake = ast.Subscript(value=node.args[0], slice=node.args[1], ctx=ast.Load())
+        ast.copy_location(fake, node.args[1])
+        idx = self.indices(fake, arr)
+        if len(idx) != arr.type.ndim:
+            raise self.err(TypingError, f"{what} needs one index per dimension ({arr.type.ndim})", node.args[1])
+        vals = [self.convert(self.rexpr(v), dt, v) for v in node.args[2:]]
+        for v in vals:
+            if not isinstance(v.type, T.Scalar):
+                raise self.err(TypingError, f"{what} needs scalar values", node)
+        self._note_write(arr)
+        return tir.Atomic(dt, self.loc(node), op, arr, idx, vals)
 
     def alloc_array(self, node, space: str):
         what = f"jitkit.{space}.array()"

@@ -432,6 +432,53 @@ class FunctionLowering:
             agg = b.insert_value(agg, ir.Constant(I64, st), [2, k])
         return agg
 
+    _RMW = {"add": "add", "sub": "sub", "exch": "xchg", "and_": "and", "or_": "or", "xor": "xor"}
+
+    def expr_Atomic(self, e: tir.Atomic):
+        b = self.b
+        ptr = self.element_ptr(e.array, e.indices)
+        vals = [self.expr(v) for v in e.values]
+        ty = e.type
+        if ty.is_float:
+            ity = ir.IntType(ty.bits)
+            iptr = b.bitcast(ptr, ity.as_pointer())
+            if e.op in ("add", "sub"):  # LLVM 7 has no atomicrmw fadd: NVVM's own intrinsic
+                v = vals[0] if e.op == "add" else b.fsub(ir.Constant(vals[0].type, -0.0), vals[0])
+                sfx = "f32.p0f32" if ty.bits == 32 else "f64.p0f64"
+                fn = self.ml.declare(f"llvm.nvvm.atomic.load.add.{sfx}", v.type, [ptr.type, v.type])
+                return b.call(fn, [ptr, v])
+            if e.op == "exch":
+                return b.bitcast(b.atomic_rmw("xchg", iptr, b.bitcast(vals[0], ity), "monotonic"), vals[0].type)
+            return self._float_minmax_loop(e.op, ptr, iptr, vals[0], ty)
+        if e.op == "cas":
+            pair = b.cmpxchg(ptr, vals[0], vals[1], "monotonic", "monotonic")
+            return b.extract_value(pair, 0)
+        if e.op in ("min", "max"):
+            op = ("" if ty.is_signed else "u") + e.op
+            return b.atomic_rmw(op, ptr, vals[0], "monotonic")
+        return b.atomic_rmw(self._RMW[e.op], ptr, vals[0], "monotonic")
+
+    def _float_minmax_loop(self, op, ptr, iptr, val, ty):
+        """Python-semantics float min/max via a compare-and-swap loop; returns the old value."""
+        b = self.b
+        ity = iptr.type.pointee
+        start = b.load(iptr, align=ty.itemsize)
+        entry = b.block
+        loop, done = self._new_block("atomic.loop"), self._new_block("atomic.done")
+        b.branch(loop)
+        b.position_at_end(loop)
+        cur = b.phi(ity)
+        cur.add_incoming(start, entry)
+        old = b.bitcast(cur, val.type)
+        pick = self.compare("lt" if op == "min" else "gt", val, old, ty)
+        new = b.select(pick, val, old)
+        pair = b.cmpxchg(iptr, cur, b.bitcast(new, ity), "monotonic", "monotonic")
+        seen, ok = b.extract_value(pair, 0), b.extract_value(pair, 1)
+        cur.add_incoming(seen, b.block)
+        b.cbranch(ok, done, loop)
+        b.position_at_end(done)
+        return old
+
     def expr_MakeTuple(self, e: tir.MakeTuple):
         agg = ir.Constant(value_type(e.type), ir.Undefined)
         for i, item in enumerate(e.items):

@@ -109,6 +109,16 @@ class AllocArray(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class Atomic(Expr):
+    """``jk.atomic.<op>(array, indices, *values)``: returns the element's old value.
+    ``values`` is ``[value]``, or ``[expected, value]`` for cas; all of the array's dtype."""
+    op: str          # add sub min max exch and_ or_ xor cas
+    array: Expr
+    indices: list
+    values: list
+
+
+@dataclass(eq=False, slots=True)
 class MakeTuple(Expr):
     items: list
 

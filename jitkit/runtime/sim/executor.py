@@ -341,6 +341,45 @@ class Executor:
             self.allocs[id(e)] = arr
         return arr
 
+    def e_Atomic(self, e, m, fr):
+        """Atomics as if the active lanes ran one after another in lane order; returns old values."""
+        arr = self.eval(e.array, m, fr)
+        full = self._full_index(arr, e.indices, m, fr, e)
+        base = arr.base
+        dt = base.dtype
+        vals = [np.broadcast_to(np.asarray(self.eval(v, m, fr)).astype(dt), (self.n,)) for v in e.values]
+        old = np.zeros(self.n, dt)
+        lanes = np.nonzero(m)[0]
+        if lanes.size == 0:
+            return old
+        idx = tuple(np.broadcast_to(ix, (self.n,))[lanes] for ix in full)
+        keys = np.ravel_multi_index(idx, base.shape)
+        before = base[idx]
+        if e.op in ("add", "sub"):
+            v = vals[0][lanes] if e.op == "add" else np.negative(vals[0][lanes])
+            order = np.argsort(keys, kind="stable")
+            k, vs = keys[order], v[order]
+            excl = np.cumsum(vs, dtype=dt) - vs                  # running sum before each lane
+            starts = np.r_[True, k[1:] != k[:-1]]
+            first = np.maximum.accumulate(np.where(starts, np.arange(k.size), 0))
+            within = excl - excl[first]                          # ... within its address group
+            got = np.empty_like(vs)
+            got[order] = before[order] + within
+            np.add.at(base, idx, v)
+            old[lanes] = got
+            return old
+        args = [v[lanes] for v in vals]
+        if np.unique(keys).size == keys.size:                   # distinct addresses: one vector step
+            base[idx] = ops.atomic_update(e.op, before, *args)
+            old[lanes] = before
+            return old
+        for j, lane in enumerate(lanes):                         # collisions: serialise in lane order
+            at = tuple(ix[j] for ix in idx)
+            cur = base[at]
+            old[lane] = cur
+            base[at] = ops.atomic_update(e.op, cur, *(a[j] for a in args))
+        return old
+
     def e_MakeTuple(self, e, m, fr):
         return tuple(self.eval(x, m, fr) for x in e.items)
 

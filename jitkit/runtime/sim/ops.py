@@ -192,3 +192,23 @@ def _warp(ex, name, e, args):
     ok = (src >= 0) & (src < ex.warp_size)      # outside the warp: the lane keeps its own value
     idx = np.where(ok, ex.lane - w + src, ex.lane)
     return value[idx]
+
+
+def atomic_update(op, cur, *vals):
+    """The new value an atomic ``op`` stores over ``cur`` (min/max follow Python, like the GPU lowering)."""
+    v = vals[-1]
+    if op == "min":
+        return np.where(v < cur, v, cur)
+    if op == "max":
+        return np.where(v > cur, v, cur)
+    if op == "exch":
+        return v
+    if op == "and_":
+        return np.bitwise_and(cur, v)
+    if op == "or_":
+        return np.bitwise_or(cur, v)
+    if op == "xor":
+        return np.bitwise_xor(cur, v)
+    if op == "cas":
+        return np.where(cur == vals[0], v, cur)
+    raise NotImplementedError(f"the simulator has no atomic {op!r}")
