@@ -53,14 +53,19 @@ def _scalars(typer, node, args, what):
             raise typer.err(TypingError, f"{what} needs numeric arguments, got {a.type}", node)
 
 
+def _plain_call(typer, node, args, kwargs, what, n):
+    """The checks every fixed-arity, positional, scalar-argument rule starts with."""
+    _no_kwargs(typer, node, kwargs, what)
+    _arity(typer, node, args, n, what)
+    _scalars(typer, node, args, what)
+
+
 def _math(name):
     arity, kind = MATH_FUNCS[name]
 
     def rule(typer, node, args, kwargs):
         what = f"math.{name}()"
-        _no_kwargs(typer, node, kwargs, what)
-        _arity(typer, node, args, arity, what)
-        _scalars(typer, node, args, what)
+        _plain_call(typer, node, args, kwargs, what, arity)
         if arity == 2:
             ty = T.promote(args[0].type, args[1].type, typer.is_weak(args[0]), typer.is_weak(args[1]))
         else:
@@ -99,9 +104,7 @@ def _minmax(name):
 
 
 def _abs(typer, node, args, kwargs):
-    _no_kwargs(typer, node, kwargs, "abs()")
-    _arity(typer, node, args, 1, "abs()")
-    _scalars(typer, node, args, "abs()")
+    _plain_call(typer, node, args, kwargs, "abs()", 1)
     x = args[0]
     if isinstance(x, tir.Const) and typer.is_weak(x):
         return typer.const(abs(x.value), node)
@@ -205,9 +208,7 @@ def _warp_value(typer, node, v, what):
 def _shfl(name):
     def rule(typer, node, args, kwargs):
         what = f"jitkit.{name}()"
-        _no_kwargs(typer, node, kwargs, what)
-        _arity(typer, node, args, 3, what)
-        _scalars(typer, node, args, what)
+        _plain_call(typer, node, args, kwargs, what, 3)
         mask = typer.convert(args[0], T.uint32, node)
         value = _warp_value(typer, node, args[1], what)
         lane = typer.convert(args[2], T.int32, node)
@@ -218,9 +219,7 @@ def _shfl(name):
 def _vote(name):
     def rule(typer, node, args, kwargs):
         what = f"jitkit.{name}()"
-        _no_kwargs(typer, node, kwargs, what)
-        _arity(typer, node, args, 2, what)
-        _scalars(typer, node, args, what)
+        _plain_call(typer, node, args, kwargs, what, 2)
         mask = typer.convert(args[0], T.uint32, node)
         ty = T.uint32 if name == "ballot_sync" else T.boolean
         return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, typer.truth(args[1], node)])
