@@ -23,7 +23,8 @@ from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchE
                      ToolchainError, TypingError, UnsupportedError)
 from .types import (Array, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
                     uint8, uint16, uint32, uint64)
-from .intrinsics import (all_sync, any_sync, atomic, ballot_sync, blockDim, blockIdx, grid, gridDim,  # noqa: E402
+from .intrinsics import (activemask, all_sync, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
+                         threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
                          gridsize, laneid, local, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
 from .dispatcher import Dispatcher, jit  # noqa: E402
@@ -38,5 +39,5 @@ __all__ = [
     "uint8", "uint16", "uint32", "uint64", "float32", "float64",
     "threadIdx", "blockIdx", "blockDim", "gridDim", "grid", "gridsize", "laneid", "warpsize", "syncthreads",
     "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
-    "any_sync", "all_sync", "syncwarp",
+    "any_sync", "all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
 ]

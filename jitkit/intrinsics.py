@@ -128,3 +128,10 @@ class _Atomics:
 
 atomic = _Atomics()
 __all__ += ["atomic"]
+
+
+threadfence = _Intrinsic("threadfence", "threadfence(): order this thread's memory writes device-wide")
+threadfence_block = _Intrinsic("threadfence_block", "threadfence_block(): order writes within the block")
+activemask = _Intrinsic("activemask", "activemask(): uint32 mask of the lanes executing this call")
+lanemask_lt = _Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of the lanes below this one")
+__all__ += ["threadfence", "threadfence_block", "activemask", "lanemask_lt"]

@@ -695,6 +695,29 @@ for _t in (np.int32, np.int64, np.float32, np.float64, np.uint32):
          (1, 2, 3, 4, 5), _warp_ref, launch=lambda a: (a[0].size // 128 + 1, 128),
          rtol=1e-5 if _t == np.float32 else 1e-12, atol=1e-4 if _t == np.float32 else 1e-9)
 
+@jk.jit
+def lane_masks(out):
+    i = jk.grid(1)
+    m = jk.activemask()          # converged code: every existing lane of the warp
+    jk.threadfence_block()
+    jk.threadfence()
+    if i < out.shape[0]:
+        out[i, 0] = m
+        out[i, 1] = jk.lanemask_lt()
+
+
+def _lane_masks_ref(a):
+    n = a[0].shape[0]
+    t = np.arange(n) % 48                      # lane within a block of 48 = one full warp + 16 lanes
+    size = np.minimum(32, 48 - (t // 32) * 32)
+    lane = t % 32
+    return [np.stack([(1 << size) - 1, (1 << lane) - 1], axis=1).astype(np.uint32)]
+
+
+case("warp-activemask-lanemask-fences", lane_masks, lambda r: [poison((3 * 48, 2), np.uint32)], (0,),
+     _lane_masks_ref, launch=lambda a: (3, 48))
+
+
 # ------------------------------------------------------------------ atomics
 NBINS = 13
 

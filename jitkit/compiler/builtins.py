@@ -235,6 +235,13 @@ def _syncwarp(typer, node, args, kwargs):
     return tir.Op(T.none, typer.loc(node), "warp.syncwarp", [mask])
 
 
+def _nullary(name, ty):
+    def rule(typer, node, args, kwargs):
+        _plain_call(typer, node, args, kwargs, f"jitkit.{name}()", 0)
+        return tir.Op(ty, typer.loc(node), f"warp.{name}" if ty is T.uint32 else name, [])
+    return rule
+
+
 def _range_outside_for(typer, node, args, kwargs):
     raise typer.err(UnsupportedError, "range() is only supported as the iterable of a for loop", node)
 
@@ -256,6 +263,8 @@ def _build():
         I.shfl_down_sync: _shfl("shfl_down_sync"), I.shfl_xor_sync: _shfl("shfl_xor_sync"),
         I.ballot_sync: _vote("ballot_sync"), I.any_sync: _vote("any_sync"), I.all_sync: _vote("all_sync"),
         I.syncwarp: _syncwarp,
+        I.activemask: _nullary("activemask", T.uint32), I.lanemask_lt: _nullary("lanemask_lt", T.uint32),
+        I.threadfence: _nullary("threadfence", T.none), I.threadfence_block: _nullary("threadfence_block", T.none),
     }
     for name in MATH_FUNCS:
         fn = getattr(math, name, None)

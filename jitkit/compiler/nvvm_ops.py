@@ -207,6 +207,10 @@ def lower_op(fl, e, args):
     if name == "syncthreads":
         b.call(fl.ml.declare("llvm.nvvm.barrier0", ir.VoidType(), []), [])
         return None
+    if name in ("threadfence", "threadfence_block"):
+        fence = "llvm.nvvm.membar.gl" if name == "threadfence" else "llvm.nvvm.membar.cta"
+        b.call(fl.ml.declare(fence, ir.VoidType(), []), [])
+        return None
     if name.startswith("warp."):
         return _warp(fl, name[5:], e, args)
     if name in ("min", "max"):
@@ -276,4 +280,9 @@ def _warp(fl, name, e, args):
     if name == "syncwarp":
         b.call(fl.ml.declare("llvm.nvvm.bar.warp.sync", ir.VoidType(), [I32]), args)
         return None
+    if name == "activemask":  # PTX activemask.b32 has no LLVM 7 intrinsic; one line of inline PTX
+        asm = ir.InlineAsm(ir.FunctionType(I32, []), "activemask.b32 $0;", "=r", side_effect=True)
+        return b.call(asm, [])
+    if name == "lanemask_lt":
+        return _sreg(fl, "lanemask.lt")
     raise CompileError(f"internal error: no NVVM lowering for warp.{name}", e.loc)

@@ -129,6 +129,8 @@ def lower_op(ex, e, args):
         return None
     if name.startswith("warp."):
         return _warp(ex, name[5:], e, args)
+    if name in ("threadfence", "threadfence_block"):
+        return None  # the simulator executes memory operations in program order
     if name in ("min", "max"):
         x, y = args
         pick_y = np.less(y, x) if name == "min" else np.greater(y, x)
@@ -160,6 +162,11 @@ def _math(fname, e, args):
 
 def _warp(ex, name, e, args):
     n = ex.n
+    if name == "lanemask_lt":
+        return ((np.uint64(1) << ex.wlane.astype(np.uint64)) - np.uint64(1)).astype(np.uint32)
+    if name == "activemask":
+        bits = ex.mask.astype(np.float64) * np.exp2(ex.wlane)
+        return np.bincount(ex.warp, weights=bits, minlength=ex.nwarps).astype(np.uint64)[ex.warp].astype(np.uint32)
     mask = args[0]
     ex.warp_check(e, mask)
     active = ex.mask
