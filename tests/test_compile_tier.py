@@ -1,5 +1,6 @@
 """Lowering decisions that matter, checked on the IR/PTX/SASS without a GPU."""
 
+import math
 import re
 
 import numpy as np
@@ -137,3 +138,17 @@ def test_stages_are_named_and_inspectable():
 def test_toolchain_versions():
     v = toolchain.versions()
     assert v["libnvvm"] != "?" and v["nvjitlink"] != "?" and v["libdevice"].endswith(".bc")
+
+
+def _div_sqrt(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = math.sqrt(x[i]) / (x[i] + 1.0)
+
+
+def test_fastmath_uses_approximate_division_and_sqrt():
+    precise = jk.jit(_div_sqrt).inspect_ptx((F32, F32), arch="sm_90")
+    fast = jk.jit(fastmath=True)(_div_sqrt).inspect_ptx((F32, F32), arch="sm_90")
+    assert "div.rn.f32" in precise and "sqrt.rn.f32" in precise
+    assert "div.rn.f32" not in fast and "sqrt.rn.f32" not in fast
+    assert "sqrt.approx" in fast and ("div.approx" in fast or "div.full" in fast)
