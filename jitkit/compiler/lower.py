@@ -13,6 +13,7 @@ from llvmlite import ir
 
 from .. import types as T
 from . import abi, nvvm_ops, tir
+from .nvvm_ops import memory_type, value_type
 
 TRIPLE = "nvptx64-nvidia-cuda"
 DATALAYOUT = ("e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-i128:128:128-f32:32:32-f64:64:64"
@@ -20,29 +21,6 @@ DATALAYOUT = ("e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-i128:128
 NVVMIR_VERSION = (2, 0, 3, 2)
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-
-
-def value_type(ty: T.Type) -> ir.Type:
-    """The LLVM type of a value of ``ty`` held in registers."""
-    if isinstance(ty, T.Scalar):
-        if ty.is_bool:
-            return I1
-        if ty.is_float:
-            return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
-        return ir.IntType(ty.bits)
-    if isinstance(ty, T.Array):
-        n = ir.ArrayType(I64, ty.ndim)
-        return ir.LiteralStructType([memory_type(ty.dtype).as_pointer(), n, n])
-    if isinstance(ty, T.Tuple):
-        return ir.LiteralStructType([value_type(t) for t in ty.types])
-    if isinstance(ty, T.NoneType):
-        return ir.VoidType()
-    raise TypeError(ty)
-
-
-def memory_type(ty: T.Scalar) -> ir.Type:
-    """The LLVM type of a scalar stored in memory (bool is a byte)."""
-    return I8 if ty.is_bool else value_type(ty)
 
 
 class ModuleLowering:

@@ -15,16 +15,30 @@ from ..errors import CompileError
 
 I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
 
-_FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-_ICMP = _FCMP
+_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
 
-def _llty(ty: T.Scalar) -> ir.Type:
-    if ty.is_bool:
-        return I1
-    if ty.is_float:
-        return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
-    return ir.IntType(ty.bits)
+def value_type(ty: T.Type) -> ir.Type:
+    """The LLVM type of a value of ``ty`` held in registers."""
+    if isinstance(ty, T.Scalar):
+        if ty.is_bool:
+            return I1
+        if ty.is_float:
+            return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+        return ir.IntType(ty.bits)
+    if isinstance(ty, T.Array):
+        n = ir.ArrayType(I64, ty.ndim)
+        return ir.LiteralStructType([memory_type(ty.dtype).as_pointer(), n, n])
+    if isinstance(ty, T.Tuple):
+        return ir.LiteralStructType([value_type(t) for t in ty.types])
+    if isinstance(ty, T.NoneType):
+        return ir.VoidType()
+    raise TypeError(ty)
+
+
+def memory_type(ty: T.Scalar) -> ir.Type:
+    """The LLVM type of a scalar stored in memory (bool is a byte)."""
+    return ir.IntType(8) if ty.is_bool else value_type(ty)
 
 
 def truth(b: ir.IRBuilder, v, ty: T.Scalar):
@@ -42,7 +56,7 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
     if isinstance(src, T.Array) and isinstance(dst, T.Array):
         return v  # same register layout; only the static layout differs
     if isinstance(src, T.Tuple) and isinstance(dst, T.Tuple):
-        agg = ir.Constant(ir.LiteralStructType([_value_type(t) for t in dst.types]), ir.Undefined)
+        agg = ir.Constant(value_type(dst), ir.Undefined)
         for i, (s, d) in enumerate(zip(src.types, dst.types)):
             agg = b.insert_value(agg, cast(b, b.extract_value(v, i), s, d), i)
         return agg
@@ -50,7 +64,7 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
         raise TypeError(f"cannot cast {src} to {dst}")
     if dst.is_bool:
         return truth(b, v, src)
-    to = _llty(dst)
+    to = value_type(dst)
     if src.is_bool:
         return b.uitofp(v, to) if dst.is_float else b.zext(v, to)
     if src.is_float and dst.is_float:
@@ -66,19 +80,14 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
     return b.sext(v, to) if src.is_signed else b.zext(v, to)
 
 
-def _value_type(ty):
-    from .lower import value_type  # lower imports this module
-    return value_type(ty)
-
-
 def compare(b: ir.IRBuilder, op: str, lhs, rhs, ty: T.Scalar):
     if ty.is_float:
         if op == "ne":  # NaN != x is true in Python
             return b.fcmp_unordered("!=", lhs, rhs)
-        return b.fcmp_ordered(_FCMP[op], lhs, rhs)
+        return b.fcmp_ordered(_CMP[op], lhs, rhs)
     if ty.is_signed:
-        return b.icmp_signed(_ICMP[op], lhs, rhs)
-    return b.icmp_unsigned(_ICMP[op], lhs, rhs)
+        return b.icmp_signed(_CMP[op], lhs, rhs)
+    return b.icmp_unsigned(_CMP[op], lhs, rhs)
 
 
 def arith(fl, op: str, lhs, rhs, ty: T.Scalar):
@@ -142,7 +151,7 @@ def _ipow(ml, ty: T.Scalar) -> ir.Function:
     name = f"__jitkit_ipow_{ty.name}"
     if name in ml.declared:
         return ml.declared[name]
-    t = _llty(ty)
+    t = value_type(ty)
     fn = ml.declare(name, t, [t, t])
     fn.linkage = "internal"
     base, exp = fn.args
@@ -184,7 +193,7 @@ _LIBDEVICE_NAME = {"gamma": "tgamma"}
 
 def _libdevice(fl, name: str, ty: T.Scalar, args):
     base = "__nv_" + _LIBDEVICE_NAME.get(name, name) + ("f" if ty.bits == 32 else "")
-    t = _llty(ty)
+    t = value_type(ty)
     return fl.b.call(fl.ml.declare(base, t, [t] * len(args)), args)
 
 
