@@ -88,7 +88,6 @@ class Executor:
         for d, k in enumerate("xyz"):
             self.sregs[f"ntid.{k}"] = np.int32(block[d])
             self.sregs[f"nctaid.{k}"] = np.int32(grid[d])
-        self.block_of_lane = blk
         self.lanes_per_block = nb
         self.kernel_frame = None
         self.mask = None

@@ -16,10 +16,6 @@ import numpy as np
 from ... import types as T
 
 
-def dtype(ty: T.Scalar) -> np.dtype:
-    return ty.dtype
-
-
 def cast(v, src: T.Type, dst: T.Type):
     if src is dst:
         return v
