@@ -51,6 +51,11 @@ def layout_of(shape: tuple, strides, itemsize: int) -> str:
     return res
 
 
+def _require_ndim(shape, index: int, what: str = "device arrays") -> None:
+    if not shape:
+        raise LaunchError(f"argument {index}: 0-d {what} are not supported; pass a scalar instead")
+
+
 def _array_values(vals: list, ptr: int, shape: tuple, strides, layout: str, itemsize: int) -> None:
     vals.append(ptr)
     vals.extend(shape)
@@ -73,8 +78,7 @@ class HostCopy:
 
 def _numpy(a: np.ndarray, vals: list, staged: list, stream: int, index: int) -> T.Type:
     dt = T.scalar_from_dtype(a.dtype)
-    if a.ndim == 0:
-        raise LaunchError(f"argument {index}: 0-d arrays are not supported; pass a scalar (a.item()) instead")
+    _require_ndim(a.shape, index, "arrays")
     flags = a.flags
     if flags.c_contiguous:
         host, layout = a, "C"
@@ -100,23 +104,15 @@ def _cai(a, vals: list, staged, stream, index) -> T.Type:
     dt = T.scalar_from_dtype(dtype)
     strides = iface.get("strides")
     strides = tuple(strides) if strides is not None else None
-    if not shape:
-        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    _require_ndim(shape, index)
     layout = layout_of(shape, strides, dtype.itemsize)
-    if layout == "A":
-        vals.append(iface["data"][0])
-        vals.extend(shape)
-        vals.extend(strides)
-    else:
-        vals.append(iface["data"][0])
-        vals.extend(shape)
+    _array_values(vals, iface["data"][0], shape, strides, layout, dtype.itemsize)
     return T.Array(dt, len(shape), layout)
 
 
 def _cupy(a, vals: list, staged, stream, index) -> T.Type:
     shape = a.shape
-    if not shape:
-        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    _require_ndim(shape, index)
     dtype = a.dtype
     strides = a.strides
     layout = layout_of(shape, strides, dtype.itemsize)
@@ -138,8 +134,7 @@ def _torch(a, vals: list, staged, stream, index) -> T.Type:
         except TypeError:
             raise LaunchError(f"argument {index}: torch dtype {a.dtype} is not supported") from None
     shape = tuple(a.shape)
-    if not shape:
-        raise LaunchError(f"argument {index}: 0-d tensors are not supported; pass a scalar (t.item()) instead")
+    _require_ndim(shape, index, "tensors")
     isz = dt.itemsize
     strides = tuple(s * isz for s in a.stride())
     layout = layout_of(shape, strides, isz)
@@ -182,8 +177,7 @@ def _dlpack(a, vals: list, staged, stream, index) -> T.Type:
         raise LaunchError(f"argument {index}: DLPack dtype code {t.dtype.code} is not supported")
     dt = T.Scalar(kind, t.dtype.bits) if kind != "b" else T.boolean
     shape = tuple(t.shape[i] for i in range(t.ndim))
-    if not shape:
-        raise LaunchError(f"argument {index}: 0-d device arrays are not supported; pass a scalar instead")
+    _require_ndim(shape, index)
     isz = dt.itemsize
     strides = tuple(t.strides[i] * isz for i in range(t.ndim)) if t.strides else None
     layout = layout_of(shape, strides, isz)
@@ -262,8 +256,7 @@ def handler_for(a, index: int):
 def type_of(a, index: int = 0) -> T.Type:
     """The jitkit type ``a`` would have as a kernel argument (no device needed)."""
     if isinstance(a, np.ndarray):
-        if a.ndim == 0:
-            raise LaunchError(f"argument {index}: 0-d arrays are not supported; pass a scalar instead")
+        _require_ndim(a.shape, index, "arrays")
         f = a.flags
         layout = "C" if f.c_contiguous else ("F" if f.f_contiguous else "C")
         return T.Array(T.scalar_from_dtype(a.dtype), a.ndim, layout)
