@@ -283,8 +283,7 @@ class Dispatcher:
             self._sim_funcs[tys] = func
         for i, (name, _) in enumerate(func.params):
             if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
-                raise LaunchError(f"argument {i} of {self.__qualname__} is a read-only array, "
-                                  "but the kernel writes to it")
+                raise self._read_only_error(i)
         vals = [_sim_value(a, t) for a, t in zip(args, tys)]
         run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals)
 
@@ -296,11 +295,14 @@ class Dispatcher:
             self._loaded[tys] = loaded
         return loaded
 
+    def _read_only_error(self, index: int) -> LaunchError:
+        return LaunchError(f"argument {index} of {self.__qualname__} is a read-only array, "
+                           "but the kernel writes to it")
+
     def _check_writable(self, staged, loaded):
         for s in staged:
             if s.index in loaded.written and not s.target.flags.writeable:
-                raise LaunchError(f"argument {s.index} of {self.__qualname__} is a read-only array, "
-                                  "but the kernel writes to it")
+                raise self._read_only_error(s.index)
 
     def _copy_back(self, staged, loaded, stream):
         for s in staged:
