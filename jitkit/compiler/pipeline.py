@@ -117,4 +117,4 @@ def signature_str(argtypes: tuple) -> str:
     return "(" + ", ".join(str(t) for t in argtypes) + ")"
 
 
-__all__ = ["CompileResult", "compile_kernel", "type_kernel", "STAGES", "signature_str", "T"]
+__all__ = ["CompileResult", "compile_kernel", "type_kernel", "STAGES", "signature_str"]
