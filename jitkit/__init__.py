@@ -21,23 +21,23 @@ __version__ = "0.1.0"
 
 from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchError,  # noqa: E402
                      ToolchainError, TypingError, UnsupportedError)
-from .types import (Array, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
+from .types import (Array, Literal, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
                     uint8, uint16, uint32, uint64)
-from .intrinsics import (activemask, all_sync, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
+from .intrinsics import (activemask, all_sync, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
                          threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
-                         gridsize, laneid, local, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
+                         gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
 from .dispatcher import Dispatcher, jit  # noqa: E402
 from .config import set_target  # noqa: E402
 from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
 
 __all__ = [
-    "jit", "Dispatcher", "gpu_available", "synchronize", "set_target", "BarrierError",
+    "jit", "Dispatcher", "constexpr", "gpu_available", "synchronize", "set_target", "BarrierError",
     "CompileError", "TypingError", "UnsupportedError", "CudaError", "ToolchainError", "LaunchError",
     "JitkitError", "NoGPUError",
-    "Array", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",
+    "Array", "Literal", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "float32", "float64",
     "threadIdx", "blockIdx", "blockDim", "gridDim", "grid", "gridsize", "laneid", "warpsize", "syncthreads",
     "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
-    "any_sync", "all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
+    "any_sync", "all_sync", "match_any_sync", "match_all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
 ]

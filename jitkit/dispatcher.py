@@ -18,6 +18,7 @@ from . import types as T
 from .compiler import abi
 from . import config
 from .errors import CompileError, LaunchError
+from .intrinsics import constexpr_params
 from .runtime import args as A
 from .runtime import driver, fastpath, toolchain
 
@@ -63,7 +64,7 @@ class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
     __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn")
+                 "fast", "fast_tried", "launch_fn", "dyn_ok")
 
     def __init__(self, result, device):
         self.result = result
@@ -77,6 +78,17 @@ class _Loaded:
         self.fast = None          # generated packer for the argument classes first seen
         self.fast_tried = False
         self.launch_fn = driver._drv().cuLaunchKernel
+        self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
+
+    def allow_shared(self, nbytes: int, kernel: str) -> None:
+        """Opt in to ``nbytes`` of dynamic shared memory (beyond 48 KiB), or a LaunchError."""
+        static = self.attributes["shared_bytes"]
+        limit = self.device.limits["max_shared_optin"]
+        if nbytes + static > limit:
+            raise LaunchError(f"shared_bytes={nbytes} plus {static} bytes of static shared memory exceed the "
+                              f"device's {limit} bytes per block for kernel {kernel}")
+        driver.set_max_dynamic_shared(self.function, nbytes, kernel)
+        self.dyn_ok = nbytes
 
     @property
     def attributes(self) -> dict:
@@ -120,7 +132,7 @@ class Launcher:
         hot = d._hot
         if hot is not None and config._target[0] != "sim":  # generated fast path (see runtime.fastpath)
             addr = hot.fast(args) if len(args) == d._nparams else None
-            if addr is not None and getattr(driver._tls, "device", None) is hot.device:
+            if addr is not None and self.shared <= hot.dyn_ok and getattr(driver._tls, "device", None) is hot.device:
                 g, b = self.grid, self.block
                 res = hot.launch_fn(hot.function, g[0], g[1], g[2], b[0], b[1], b[2], self.shared, self.stream,
                                     addr, 0)
@@ -162,6 +174,8 @@ class Dispatcher:
         self.__module__ = pyfunc.__module__
         self.__wrapped__ = pyfunc
         self._nparams = pyfunc.__code__.co_argcount
+        names = pyfunc.__code__.co_varnames[:self._nparams]
+        self._constexpr = frozenset(names.index(n) for n in constexpr_params(pyfunc))
         self._results: dict = {}    # (argtypes, arch) -> CompileResult
         self._loaded: dict = {}     # argtypes -> _Loaded for the current device
         self._configs: dict = {}
@@ -232,7 +246,11 @@ class Dispatcher:
         handlers = A._HANDLERS
         try:
             tys = []
+            cx = self._constexpr
             for i, a in enumerate(args):
+                if cx and i in cx:
+                    tys.append(self._literal(a, i))
+                    continue
                 h = handlers.get(type(a)) or A.handler_for(a, i)
                 tys.append(h(a, vals, staged, stream, i))
             tys = tuple(tys)
@@ -241,6 +259,8 @@ class Dispatcher:
                 loaded = self._load(tys)
             if staged:
                 self._check_writable(staged, loaded)
+            if cfg.shared > loaded.dyn_ok:
+                loaded.allow_shared(cfg.shared, self.__qualname__)
             addr = loaded.packer.pack(vals)
             g, b = cfg.grid, cfg.block
             res = driver._drv().cuLaunchKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
@@ -259,6 +279,13 @@ class Dispatcher:
             for s in staged:
                 driver.mem_free(s.dptr)
 
+    def _literal(self, a, i: int) -> T.Literal:
+        try:
+            return T.Literal.of(a)
+        except TypeError as exc:
+            name = self.py_func.__code__.co_varnames[i]
+            raise TypeError(f"argument {i} ({name!r}) of {self.__qualname__} is jk.constexpr: {exc}") from None
+
     def _launch_sim(self, cfg: Launcher, args: tuple):
         import numpy as np
 
@@ -266,6 +293,9 @@ class Dispatcher:
         from .runtime.sim import run_kernel
         tys = []
         for i, a in enumerate(args):
+            if i in self._constexpr:
+                tys.append(self._literal(a, i))
+                continue
             if not isinstance(a, (np.ndarray, np.generic, bool, int, float, tuple)):
                 raise TypeError(f"argument {i}: jitkit cannot pass {type(a).__qualname__} to {self.__qualname__} on "
                                 "the CPU simulator, which runs on NumPy arrays and numbers (use the GPU target "
@@ -284,8 +314,8 @@ class Dispatcher:
         for i, (name, _) in enumerate(func.params):
             if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
                 raise self._read_only_error(i)
-        vals = [_sim_value(a, t) for a, t in zip(args, tys)]
-        run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals)
+        vals = [_sim_value(a, t) for a, t in zip(args, tys) if not isinstance(t, T.Literal)]
+        run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals, cfg.shared)
 
     def _load(self, tys: tuple) -> _Loaded:
         dev = driver.current_device()
@@ -352,7 +382,8 @@ class Dispatcher:
         if len(signature) != self._nparams:
             raise TypeError(f"{self.__qualname__}() takes {self._nparams} arguments, the signature has "
                             f"{len(signature)}")
-        return tuple(t if isinstance(t, T.Type) else A.type_of(t, i) for i, t in enumerate(signature))
+        return tuple(t if isinstance(t, T.Type) else self._literal(t, i) if i in self._constexpr else A.type_of(t, i)
+                     for i, t in enumerate(signature))
 
     @staticmethod
     def _arch(arch) -> str:

@@ -104,9 +104,12 @@ _WARP_DOCS = {
     "any_sync": "any_sync(mask, predicate): True when the predicate holds on any lane in mask",
     "all_sync": "all_sync(mask, predicate): True when the predicate holds on every lane in mask",
     "syncwarp": "syncwarp(mask=0xffffffff): barrier for the lanes of a warp",
+    "match_any_sync": "match_any_sync(mask, value): uint32 mask of the lanes in mask whose value equals this one's",
+    "match_all_sync": "match_all_sync(mask, value): (mask if every lane in mask has the same value else 0, "
+                      "that condition as a bool)",
 }
-shfl_sync, shfl_up_sync, shfl_down_sync, shfl_xor_sync, ballot_sync, any_sync, all_sync, syncwarp = (
-    _Intrinsic(n, d) for n, d in _WARP_DOCS.items())
+(shfl_sync, shfl_up_sync, shfl_down_sync, shfl_xor_sync, ballot_sync, any_sync, all_sync, syncwarp,
+ match_any_sync, match_all_sync) = (_Intrinsic(n, d) for n, d in _WARP_DOCS.items())
 
 __all__ += ["shared", "local", *_WARP_DOCS]
 
@@ -114,12 +117,17 @@ __all__ += ["shared", "local", *_WARP_DOCS]
 class _Atomics:
     """``jk.atomic.add(array, index, value)`` etc.: read-modify-write returning the old value."""
 
-    OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas")
+    OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas", "inc", "dec")
+    _DOCS = {
+        "cas": "cas(array, index, expected, value): store value if the element equals expected",
+        "inc": "inc(array, index, value): element = 0 if element >= value else element + 1; returns the old value",
+        "dec": "dec(array, index, value): element = value if element == 0 or element > value else element - 1; "
+               "returns the old value",
+    }
 
     def __init__(self):
         for op in self.OPS:
-            doc = ("cas(array, index, expected, value): store value if the element equals expected"
-                   if op == "cas" else f"{op}(array, index, value): atomic {op.rstrip('_')}, returns the old value")
+            doc = self._DOCS.get(op) or f"{op}(array, index, value): atomic {op.rstrip('_')}, returns the old value"
             setattr(self, op, _Intrinsic(f"atomic.{op}", doc))
 
     def __repr__(self):
@@ -135,3 +143,34 @@ threadfence_block = _Intrinsic("threadfence_block", "threadfence_block(): order 
 activemask = _Intrinsic("activemask", "activemask(): uint32 mask of the lanes executing this call")
 lanemask_lt = _Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of the lanes below this one")
 __all__ += ["threadfence", "threadfence_block", "activemask", "lanemask_lt"]
+
+
+class _ConstexprMarker:
+    """``jk.constexpr``: annotate a parameter to specialise the kernel on its value.
+
+    ``def tile(x, out, n: jk.constexpr)`` compiles once per distinct ``n``;
+    inside the kernel ``n`` is a compile-time constant (loop bounds, shared
+    array shapes, ``if`` on it drops the untaken branch).  Scalar types and
+    ``@jit`` functions are constexpr values too (``dtype: jk.constexpr``,
+    ``op: jk.constexpr``).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "jitkit.constexpr"
+
+
+constexpr = _ConstexprMarker()
+__all__ += ["constexpr"]
+
+
+def constexpr_params(pyfunc) -> tuple:
+    """Names of ``pyfunc``'s parameters annotated ``jk.constexpr`` (also as a string annotation)."""
+    ann = getattr(pyfunc, "__annotations__", None) or {}
+    out = []
+    for name in pyfunc.__code__.co_varnames[:pyfunc.__code__.co_argcount]:
+        a = ann.get(name)
+        if a is constexpr or (isinstance(a, str) and (a == "constexpr" or a.endswith(".constexpr"))):
+            out.append(name)
+    return tuple(out)

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 __all__ = [
-    "Type", "Scalar", "Array", "Tuple", "NoneType",
+    "Type", "Scalar", "Array", "Tuple", "NoneType", "Literal",
     "boolean", "bool_", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "float32", "float64",
     "none", "scalar_from_dtype", "promote", "SCALARS",
@@ -122,6 +122,52 @@ class Tuple(Type):
     @property
     def count(self) -> int:
         return len(self.types)
+
+
+class Literal(Type):
+    """The type of a ``jk.constexpr`` parameter: one compile-time value.
+
+    The value is part of the type, so every distinct value compiles its own
+    specialisation and passes no kernel parameter at run time.  Values: bool,
+    int, float, tuples of them, scalar types (``jk.float32``, ``np.int32``) and
+    ``@jit`` functions or well-known operators (``operator.add``, ``min``).
+    """
+
+    __slots__ = ("value", "name")
+
+    def _init(self, key, value):
+        if isinstance(value, (bool, int, float, tuple, Scalar)) or value is None:
+            text = repr(value)
+        else:
+            text = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+        self._set(value=value, name=f"constexpr({text})")
+
+    @staticmethod
+    def of(value) -> "Literal":
+        """The literal type of ``value``; TypeError when it cannot be a compile-time value."""
+        if isinstance(value, Literal):
+            return value
+        if isinstance(value, np.generic):
+            value = value.item()
+        elif isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, (np.generic, int, float))):
+            value = scalar_from_dtype(value)
+        if isinstance(value, tuple):
+            value = tuple(Literal.of(v).value for v in value)
+        elif not (isinstance(value, (bool, int, float, Scalar)) or callable(value)):
+            raise TypeError(f"a constexpr value must be a number, bool, tuple, scalar type or function, "
+                            f"got {type(value).__qualname__}")
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(f"a constexpr value must be hashable, got {type(value).__qualname__}") from None
+        return Literal(_typed_key(value), value)
+
+
+def _typed_key(value):
+    """A key that tells 1, 1.0 and True apart (they are equal in Python)."""
+    if isinstance(value, tuple):
+        return (tuple, tuple(_typed_key(v) for v in value))
+    return (type(value), value)
 
 
 class NoneType(Type):

@@ -9,6 +9,7 @@ from the inputs with numpy (float64 where that is the truth).  The test tiers
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ class Case:
     make: object           # rng -> list of arguments
     outputs: tuple         # argument indices written by the kernel
     ref: object            # list of args (inputs) -> list of expected outputs
-    launch: object = None  # args -> (grid, block); default covers args[outputs[0]].size
+    launch: object = None  # args -> (grid, block[, stream, shared_bytes]); default covers args[outputs[0]].size
     rtol: float = 0.0
     atol: float = 0.0
     tags: tuple = field(default_factory=tuple)
@@ -826,5 +827,178 @@ def cas_counter(c, n):
 
 case("atomic-cas-loop", cas_counter, lambda r: [np.zeros(1, np.uint32), 100], (0,),
      lambda a: [np.array([100], np.uint32)], launch=lambda a: (4, 32))
+
+
+@jk.jit
+def counters(inc, dec, seen_inc, seen_dec, limit):
+    i = jk.grid(1)
+    if i < seen_inc.size * 7:
+        a = jk.atomic.inc(inc, 0, limit)         # old values cycle 0, 1, ..., limit, 0, ...
+        jk.atomic.add(seen_inc, a, 1)
+        b = jk.atomic.dec(dec, 0, limit)         # old values cycle 0, limit, limit - 1, ..., 1, 0, ...
+        jk.atomic.add(seen_dec, b, 1)
+
+
+def _counters_ref(a):
+    limit = int(a[4])
+    n = a[2].size * 7
+    k = np.arange(n)
+    return [np.array([n % (limit + 1)]), np.array([(-n) % (limit + 1)]),
+            np.bincount(k % (limit + 1), minlength=a[2].size), np.bincount((-k) % (limit + 1), minlength=a[2].size)]
+
+
+for _t in (np.uint32, np.uint64, np.int32, np.int64):
+    case(f"atomic-inc-dec-{np.dtype(_t).name}", counters,
+         lambda r, t=_t: [np.zeros(1, t), np.zeros(1, t), np.zeros(10, np.int32), np.zeros(10, np.int32), t(9)],
+         (0, 1, 2, 3), _counters_ref, launch=lambda a: blocks_for(70, 32))
+
+
+@jk.jit
+def matches(x, out):
+    i = jk.grid(1)
+    v = x[i] if i < x.size else x[0]
+    m = jk.match_any_sync(0xFFFFFFFF, v)
+    am, ap = jk.match_all_sync(0xFFFFFFFF, v)
+    um, up = jk.match_all_sync(0xFFFFFFFF, v * 0 + i // 32)   # uniform within each warp
+    if i < x.size:
+        out[i, 0] = m
+        out[i, 1] = am
+        out[i, 2] = ap
+        out[i, 3] = um
+        out[i, 4] = up
+
+
+def _matches_ref(a):
+    w = a[0].reshape(-1, 32)
+    same = w[:, :, None] == w[:, None, :]
+    anym = (same * (1 << np.arange(32, dtype=np.uint64))).sum(axis=2).ravel()
+    allsame = np.repeat((w == w[:, :1]).all(axis=1), 32)
+    full = np.full(anym.size, 0xFFFFFFFF)
+    return [np.stack([anym, np.where(allsame, full, 0), allsame, full, np.ones(anym.size)], axis=1)]
+
+
+for _t in (np.int32, np.int64, np.float32, np.float64):
+    def _match_make(r, t=_t):
+        x = rand(r, t, 32 * 12, 0, 3)
+        x[:64] = 2                                 # two warps where every lane agrees
+        return [x, poison((x.size, 5), np.uint32)]
+    case(f"warp-match-{np.dtype(_t).name}", matches, _match_make, (1,), _matches_ref,
+         launch=lambda a: (3, 128))
+
+
+# ------------------------------------------------------------------ constexpr specialisation
+@jk.jit
+def absmax(a, b):
+    return max(abs(a), abs(b))
+
+
+@jk.jit
+def combine(a, b, op: jk.constexpr):
+    return op(a, b)
+
+
+@jk.jit
+def tile_reduce(x, out, n: jk.constexpr, dt: jk.constexpr, op: jk.constexpr):
+    i = jk.grid(1)
+    buf = jk.local.array(n, dt)                  # shape and dtype from constexpr parameters
+    for k in range(n):
+        buf[k] = x[i * n + k] if i * n + k < x.size else x[0]
+    acc = buf[0]
+    for k in range(1, n):
+        acc = combine(acc, buf[k], op)
+    if i < out.size:
+        out[i] = acc
+
+
+def _tile_ref(n, ufunc):
+    def ref(a):
+        x = a[0]
+        m = a[1].size
+        xp = np.full(m * n, x[0], x.dtype)
+        xp[:x.size] = x
+        return [ufunc.reduce(xp.reshape(m, n).astype(np.float64), axis=1)]
+    return ref
+
+
+_absmax_ufunc = np.frompyfunc(lambda p, q: max(abs(p), abs(q)), 2, 1)
+for _n, _op, _ref, _name in ((4, operator.add, np.add, "add"), (3, max, np.maximum, "max"),
+                             (8, min, np.minimum, "min"), (5, absmax, _absmax_ufunc, "jitfn"),
+                             (1, operator.mul, np.multiply, "mul")):
+    for _t in (np.float32, np.int64):
+        case(f"constexpr-tile-{_name}-{_n}-{np.dtype(_t).name}", tile_reduce,
+             lambda r, t=_t, n=_n, op=_op: [rand(r, t, 301, -9, 9).round().astype(t), poison(-(-301 // n), t), n, t, op], (1,),
+             _tile_ref(_n, _ref), rtol=1e-5)
+
+
+@jk.jit
+def block_sum_cx(x, out, tpb: jk.constexpr, unroll: jk.constexpr):
+    sh = jk.shared.array(tpb, jk.float64)
+    t = jk.threadIdx.x
+    i = jk.grid(1)
+    sh[t] = x[i] if i < x.size else 0.0
+    jk.syncthreads()
+    if unroll:                                   # a constexpr bool: only one branch is compiled
+        if t == 0:
+            s = 0.0
+            for k in range(tpb):
+                s += sh[k]
+            out[jk.blockIdx.x] = s
+    else:
+        step = 1
+        while step < tpb:
+            if t % (2 * step) == 0 and t + step < tpb:
+                sh[t] += sh[t + step]
+            jk.syncthreads()
+            step *= 2
+        if t == 0:
+            out[jk.blockIdx.x] = sh[0]
+
+
+for _tpb in (32, 96, 128):
+    for _unroll in (True, False):
+        case(f"constexpr-block-sum-{_tpb}-{'serial' if _unroll else 'tree'}", block_sum_cx,
+             lambda r, tpb=_tpb, u=_unroll: [rand(r, np.float64, 1000), poison(-(-1000 // tpb), np.float64), tpb, u],
+             (1,), lambda a: [np.add.reduceat(np.r_[a[0], np.zeros(a[1].size * a[2] - 1000)],
+                                              np.arange(0, a[1].size * a[2], a[2]))],
+             launch=lambda a: (a[1].size, a[2]), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ dynamic shared memory
+@jk.jit
+def dyn_reverse(x, out, sizes):
+    buf = jk.shared.array(0, jk.float32)         # the launch's dynamic shared memory ...
+    bits = jk.shared.array(0, jk.uint32)         # ... and a second view of the same bytes
+    t = jk.threadIdx.x
+    i = jk.grid(1)
+    n = jk.blockDim.x
+    buf[t] = x[i] if i < x.size else 0.0
+    jk.syncthreads()
+    j = jk.blockIdx.x * n + (n - 1 - t)
+    if j < x.size:
+        out[j, 0] = buf[t]
+        out[j, 1] = jk.float32(bits[t] == 0x3F800000)   # 1.0f seen through the uint32 view
+    if i == 0:
+        sizes[0] = buf.size
+        sizes[1] = bits.size
+
+
+def _dynshared_ref(tpb):
+    def ref(a):
+        x = a[0]
+        nb = -(-x.size // tpb)
+        xp = np.zeros(nb * tpb, np.float32)
+        xp[:x.size] = x
+        rev = xp.reshape(nb, tpb)[:, ::-1].ravel()[:x.size]
+        return [np.stack([rev, (rev == 1.0).astype(np.float32)], axis=1), np.array([a[3] // 4, a[3] // 4])]
+    return ref
+
+
+for _tpb, _extra in ((64, 0), (96, 40), (128, 64 * 1024)):   # the last needs the > 48 KiB opt-in
+    def _dyn_make(r, tpb=_tpb, extra=_extra):
+        x = rand(r, np.float32, 1000, -3, 3).round()
+        return [x, poison((1000, 2), np.float32), np.zeros(2, np.int64), tpb * 4 + extra]
+    case(f"dynamic-shared-{_tpb}-{_extra}", dyn_reverse, lambda r, m=_dyn_make: m(r)[:3], (1, 2),
+         lambda a, tpb=_tpb, extra=_extra: _dynshared_ref(tpb)(a + [tpb * 4 + extra]),
+         launch=lambda a, tpb=_tpb, extra=_extra: (-(-a[0].size // tpb), tpb, 0, tpb * 4 + extra))
 
 CASE_BY_NAME = {c.name: c for c in CASES}

@@ -333,7 +333,7 @@ def b_shared_too_big(x):
     sm = jk.shared.array((128, 128), jk.float64)  # ERR
 
 
-@bad((F32,), TypingError, "shuffles 32- and 64-bit")
+@bad((F32,), TypingError, "works on 32- and 64-bit")
 def b_shfl_int8(x):
     v = jk.shfl_sync(0xFFFFFFFF, jk.int8(1), 0)  # ERR
 
@@ -356,6 +356,41 @@ def b_mutual_recursion(n):
 @bad((jk.int64,), UnsupportedError, "recursive call")
 def b_self_recursion(n):
     n = self_rec(n)  # ERR-CHAIN
+
+
+@bad((F32,), TypingError, "atomic.inc\\(\\) is not supported on float32")
+def b_atomic_float_inc(x):
+    jk.atomic.inc(x, 0, 1.0)  # ERR
+
+
+@bad((F32,), TypingError, "positive extents")
+def b_local_zero(x):
+    v = jk.local.array(0, jk.float32)  # ERR
+
+
+@bad((F32,), TypingError, "align of jitkit.shared.array\\(\\) must be a constant power of two")
+def b_bad_align(x):
+    v = jk.shared.array(4, jk.float32, align=12)  # ERR
+
+
+@jk.jit
+def cx_callee(a, n: jk.constexpr):
+    return a * n
+
+
+@bad((F32,), TypingError, "'n' of cx_callee\\(\\) is jk.constexpr: pass a compile-time constant")
+def b_constexpr_runtime_value(x):
+    x[0] = cx_callee(x[0], x.size)  # ERR
+
+
+@bad((F32, jk.Literal.of(4)), TypingError, "constexpr parameter 'n' cannot be assigned")
+def b_constexpr_assigned(x, n: jk.constexpr):
+    n = 5  # ERR
+
+
+@bad((F32, jk.Literal.of(4.5)), TypingError, "shape of jitkit.local.array\\(\\) must be a constant int")
+def b_constexpr_float_shape(x, n: jk.constexpr):
+    v = jk.local.array(n, jk.float32)  # ERR
 
 
 def _marker_line(fn, marker="# ERR"):

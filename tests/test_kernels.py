@@ -72,8 +72,7 @@ def _run_case(case, target, framework, rng):
         pytest.skip("torch has no general uint16/32/64 tensors")
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     dev_args = [_to(framework, a) for a in args]
-    grid, block = _launch_config(case, args)
-    case.kernel.with_target(target)[grid, block](*dev_args)
+    case.kernel.with_target(target)[tuple(_launch_config(case, args))](*dev_args)
     if framework != "numpy":
         import jitkit as jk
         jk.synchronize()

@@ -7,6 +7,7 @@ Lowering (which declares the kernel's parameters) and the runtime packer
 - array:  data pointer, then ``ndim`` int64 extents; arrays of layout 'A'
           also pass ``ndim`` int64 strides in bytes
 - tuple:  its items, flattened in order
+- constexpr (``T.Literal``): nothing; the value is compiled in
 """
 
 from __future__ import annotations
@@ -25,4 +26,6 @@ def param_slots(ty: T.Type) -> list:
         return [PTR] + [T.int64] * n
     if isinstance(ty, T.Tuple):
         return [s for t in ty.types for s in param_slots(t)]
+    if isinstance(ty, T.Literal):
+        return []
     raise TypeError(f"{ty} cannot be a kernel parameter")

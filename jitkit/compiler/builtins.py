@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as np
 
@@ -31,6 +32,16 @@ MATH_FUNCS = {
 }
 
 _HANDLERS: dict = {}
+
+_OPERATOR_FUNCS = {
+    **{getattr(operator, n): ("binop", op) for n, op in (
+        ("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "truediv"), ("floordiv", "floordiv"),
+        ("mod", "mod"), ("pow", "pow"), ("lshift", "lshift"), ("rshift", "rshift"), ("and_", "bitand"),
+        ("or_", "bitor"), ("xor", "bitxor"))},
+    **{getattr(operator, n): ("compare", n) for n in ("lt", "le", "gt", "ge", "eq", "ne")},
+    operator.neg: ("unary", "neg"), operator.invert: ("unary", "invert"), operator.not_: ("unary", "not"),
+    operator.pos: ("unary", "pos"),
+}
 
 
 def _float_type(t: T.Scalar) -> T.Scalar:
@@ -200,7 +211,7 @@ def _syncthreads(typer, node, args, kwargs):
 def _warp_value(typer, node, v, what):
     t = v.type
     if not (isinstance(t, T.Scalar) and not t.is_bool and t.bits in (32, 64)):
-        raise typer.err(TypingError, f"{what} shuffles 32- and 64-bit ints and floats, got {t}", node,
+        raise typer.err(TypingError, f"{what} works on 32- and 64-bit ints and floats, got {t}", node,
                         "convert first, e.g. jk.int32(x)")
     return v
 
@@ -226,6 +237,17 @@ def _vote(name):
     return rule
 
 
+def _match(name):
+    def rule(typer, node, args, kwargs):
+        what = f"jitkit.{name}()"
+        _plain_call(typer, node, args, kwargs, what, 2)
+        mask = typer.convert(args[0], T.uint32, node)
+        value = _warp_value(typer, node, args[1], what)
+        ty = T.uint32 if name == "match_any_sync" else T.Tuple((T.uint32, T.boolean))
+        return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, value])
+    return rule
+
+
 def _syncwarp(typer, node, args, kwargs):
     _no_kwargs(typer, node, kwargs, "jitkit.syncwarp()")
     if len(args) > 1:
@@ -239,6 +261,22 @@ def _nullary(name, ty):
     def rule(typer, node, args, kwargs):
         _plain_call(typer, node, args, kwargs, f"jitkit.{name}()", 0)
         return tir.Op(ty, typer.loc(node), f"warp.{name}" if ty is T.uint32 else name, [])
+    return rule
+
+
+def _operator(kind, op):
+    """``operator.add(a, b)`` and friends: the same rule as the operator syntax."""
+    n = 1 if kind == "unary" else 2
+
+    def rule(typer, node, args, kwargs):
+        what = f"operator.{op}()"
+        _no_kwargs(typer, node, kwargs, what)
+        _arity(typer, node, args, n, what)
+        if kind == "binop":
+            return operators.binop(typer, node, op, *args)
+        if kind == "compare":
+            return operators.compare(typer, node, op, *args)
+        return operators.unary(typer, node, op, args[0])
     return rule
 
 
@@ -263,9 +301,12 @@ def _build():
         I.shfl_down_sync: _shfl("shfl_down_sync"), I.shfl_xor_sync: _shfl("shfl_xor_sync"),
         I.ballot_sync: _vote("ballot_sync"), I.any_sync: _vote("any_sync"), I.all_sync: _vote("all_sync"),
         I.syncwarp: _syncwarp,
+        I.match_any_sync: _match("match_any_sync"), I.match_all_sync: _match("match_all_sync"),
         I.activemask: _nullary("activemask", T.uint32), I.lanemask_lt: _nullary("lanemask_lt", T.uint32),
         I.threadfence: _nullary("threadfence", T.none), I.threadfence_block: _nullary("threadfence_block", T.none),
     }
+    for fn, (kind, op) in _OPERATOR_FUNCS.items():
+        table[fn] = _operator(kind, op)
     for name in MATH_FUNCS:
         fn = getattr(math, name, None)
         if fn is not None:

@@ -93,6 +93,18 @@ def unify(a, aw: bool, b, bw: bool):
     return None
 
 
+def _compile_time_value(e):
+    """The Python value of a constant expression (literal, tuple of literals, Static), else MISSING."""
+    if isinstance(e, Static):
+        return e.value
+    if isinstance(e, tir.Const) and not isinstance(e.type, T.NoneType):
+        return e.value
+    if isinstance(e, tir.MakeTuple):
+        items = [_compile_time_value(i) for i in e.items]
+        return MISSING if MISSING in items else tuple(items)
+    return MISSING
+
+
 def _always_returns(stmts) -> bool:
     if not stmts:
         return False
@@ -151,9 +163,10 @@ class FunctionTyper:
         self.p = parsed
         self.argtypes = argtypes
         self.params = parsed.arg_names
-        self.locals = _assigned_names(parsed.tree)
-        self.vars: dict = dict(zip(self.params, argtypes))
-        self.weak_vars: dict = {n: False for n in self.params}
+        self.constexprs = {n: t.value for n, t in zip(self.params, argtypes) if isinstance(t, T.Literal)}
+        self.locals = _assigned_names(parsed.tree) - set(self.constexprs)
+        self.vars: dict = {n: t for n, t in zip(self.params, argtypes) if n not in self.constexprs}
+        self.weak_vars: dict = {n: False for n in self.vars}
         self.declared: dict = {}
         self.weak: dict = {}  # id -> expr for weak (literal-derived) expressions; holding
                               # the expr keeps its id from being reused within a pass
@@ -254,6 +267,11 @@ class FunctionTyper:
 
     # ------------------------------------------------------------- driver
     def run(self) -> tir.Function:
+        if self.constexprs:
+            for node in ast.walk(self.p.tree):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in self.constexprs:
+                    raise self.err(TypingError, f"constexpr parameter {node.id!r} cannot be assigned", node,
+                                   "it is a compile-time constant; assign to a new name")
         for _ in range(50):
             self.changed = self.deferred = False
             self.weak.clear()
@@ -551,6 +569,8 @@ class FunctionTyper:
 
     def expr_Name(self, node):
         name = node.id
+        if name in self.constexprs:
+            return self.static_value(self.constexprs[name], node, name)
         if name in self.locals:
             return self._var(name, node)
         value = self.p.resolve(name)
@@ -767,7 +787,7 @@ class FunctionTyper:
             raise self.err(TypingError, f"{what} needs an array, got {arr.type}", node.args[0])
         dt = arr.type.dtype
         ints = (T.int32, T.uint32, T.int64, T.uint64)
-        allowed = ints if op in ("and_", "or_", "xor", "cas") else ints + (T.float32, T.float64)
+        allowed = ints if op in ("and_", "or_", "xor", "cas", "inc", "dec") else ints + (T.float32, T.float64)
         if dt not in allowed:
             raise self.err(TypingError, f"{what} is not supported on {dt} arrays", node.args[0],
                            "supported: " + ", ".join(t.name for t in allowed))
@@ -785,41 +805,56 @@ class FunctionTyper:
 
     def alloc_array(self, node, space: str):
         what = f"jitkit.{space}.array()"
-        params = ["shape", "dtype"]
+        params = ["shape", "dtype", "align"]
         got = dict(zip(params, node.args))
         for k in node.keywords:
             if k.arg not in params or k.arg in got:
-                raise self.err(TypingError, f"{what} takes (shape, dtype), got keyword {k.arg!r}", node)
+                raise self.err(TypingError, f"{what} takes (shape, dtype, align=None), got keyword {k.arg!r}", node)
             got[k.arg] = k.value
-        if len(node.args) > 2 or set(got) != set(params):
-            raise self.err(TypingError, f"{what} takes (shape, dtype)", node)
+        if len(node.args) > 3 or not {"shape", "dtype"} <= set(got):
+            raise self.err(TypingError, f"{what} takes (shape, dtype, align=None)", node)
         shape_e = self.expr(got["shape"])
         items = shape_e.items if isinstance(shape_e, tir.MakeTuple) else [shape_e]
         if not all(isinstance(i, tir.Const) and isinstance(i.value, int) and not isinstance(i.value, bool)
                    for i in items):
             raise self.err(TypingError, f"the shape of {what} must be a constant int or tuple of ints",
-                           got["shape"], "use literals or module-level constants")
+                           got["shape"], "use literals, module-level constants or jk.constexpr parameters")
         shape = tuple(i.value for i in items)
-        if not shape or min(shape) < 1:
-            raise self.err(TypingError, f"{what} needs positive extents, got {shape}", got["shape"])
-        dt = self.expr(got["dtype"])
-        dtype = None
+        dynamic = space == "shared" and shape == (0,)
+        if not dynamic and (not shape or min(shape) < 1):
+            raise self.err(TypingError, f"{what} needs positive extents, got {shape}", got["shape"],
+                           "jk.shared.array(0, dtype) is the dynamic shared array sized by the launch"
+                           if space == "shared" else None)
+        dtype = self._dtype_arg(got["dtype"], what)
+        align = dtype.itemsize
+        if "align" in got:
+            a = self.expr(got["align"])
+            if not (isinstance(a, tir.Const) and isinstance(a.value, int) and not isinstance(a.value, bool)) or \
+                    a.value < 1 or a.value & (a.value - 1) or a.value > 256:
+                raise self.err(TypingError, f"align of {what} must be a constant power of two up to 256",
+                               got["align"])
+            align = max(align, a.value)
+        if dynamic:
+            return tir.AllocArray(T.Array(dtype, 1, "C"), self.loc(node), "dynamic", None, max(align, 16))
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if space == "shared" and nbytes > 48 * 1024:
+            raise self.err(TypingError, f"static shared array of {nbytes} bytes exceeds the 48 KiB limit", node,
+                           "use the dynamic shared array, jk.shared.array(0, dtype), sized by the launch's "
+                           "shared_bytes (up to the device's opt-in limit)")
+        return tir.AllocArray(T.Array(dtype, len(shape), "C"), self.loc(node), space, shape, align)
+
+    def _dtype_arg(self, node, what) -> T.Scalar:
+        dt = self.expr(node)
         if isinstance(dt, Static):
             v = dt.value
             if isinstance(v, T.Scalar):
-                dtype = v
-            else:
-                try:
-                    dtype = T.scalar_from_dtype(v)
-                except TypeError:
-                    dtype = None
-        if dtype is None:
-            raise self.err(TypingError, f"the dtype of {what} must be a jitkit or numpy scalar type",
-                           got["dtype"], "e.g. jk.float32 or np.int32")
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        if space == "shared" and nbytes > 48 * 1024:
-            raise self.err(TypingError, f"static shared array of {nbytes} bytes exceeds the 48 KiB limit", node)
-        return tir.AllocArray(T.Array(dtype, len(shape), "C"), self.loc(node), space, shape)
+                return v
+            try:
+                return T.scalar_from_dtype(v)
+            except TypeError:
+                pass
+        raise self.err(TypingError, f"the dtype of {what} must be a jitkit or numpy scalar type", node,
+                       "e.g. jk.float32 or np.int32")
 
     def call_jit(self, node, disp):
         pyfunc = disp.py_func
@@ -829,23 +864,36 @@ class FunctionTyper:
             raise self.err(UnsupportedError, f"recursive call: {chain} -> {pyfunc.__qualname__}", node,
                            "GPU kernels here cannot recurse; rewrite it as a loop")
         sig = inspect.signature(pyfunc)
-        args = [self.rexpr(a) for a in node.args]
-        kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as exc:
             raise self.err(TypingError, f"bad call of {pyfunc.__qualname__}(): {exc}", node) from None
-        final = []
+        cx = I.constexpr_params(pyfunc)
+        final, argtypes = [], []
         for name, param in sig.parameters.items():
             if name in bound.arguments:
-                final.append(bound.arguments[name])
+                a = bound.arguments[name]
             else:
-                final.append(self.static_value(param.default, node, name))
-        for a in final:
-            if isinstance(a, Static) or isinstance(a.type, T.NoneType):
+                a = self.static_value(param.default, node, name)
+            value = _compile_time_value(a)
+            if name in cx or isinstance(a, Static):  # compile-time: part of the callee's types
+                if value is MISSING:
+                    raise self.err(TypingError, f"argument {name!r} of {pyfunc.__qualname__}() is jk.constexpr: "
+                                   "pass a compile-time constant", node)
+                try:
+                    argtypes.append(T.Literal.of(value))
+                except TypeError as exc:
+                    raise self.err(TypingError, f"argument {name!r} of {pyfunc.__qualname__}(): {exc}", node) \
+                        from None
+                continue
+            if isinstance(a.type, T.NoneType):
                 raise self.err(TypingError, f"{pyfunc.__qualname__}() argument must be a number, tuple or array",
                                node)
-        argtypes = tuple(a.type for a in final)
+            final.append(a)
+            argtypes.append(a.type)
+        argtypes = tuple(argtypes)
         try:
             func = type_function(self.unit, pyfunc, argtypes)
         except CompileError as exc:
@@ -853,7 +901,7 @@ class FunctionTyper:
             raise
         if func not in self.callees:
             self.callees.append(func)
-        for (pname, _), a in zip(func.params, final):
+        for (pname, _), a in zip(func.runtime_params, final):
             if pname in func.written_params:
                 self._note_write(a)
         return tir.Call(func.return_type, loc, func, final)

@@ -47,7 +47,7 @@ class ModuleLowering:
         fn = self.functions.get(func)
         if fn is not None:
             return fn
-        fnty = ir.FunctionType(value_type(func.return_type), [value_type(t) for _, t in func.params])
+        fnty = ir.FunctionType(value_type(func.return_type), [value_type(t) for _, t in func.runtime_params])
         fn = ir.Function(self.module, fnty, func.name)
         fn.linkage = "internal"
         self.functions[func] = fn
@@ -56,11 +56,11 @@ class ModuleLowering:
         return fn
 
     def kernel(self, func: tir.Function) -> ir.Function:
-        flat = [t for _, ty in func.params for t in _flat_param_types(ty)]
+        flat = [t for _, ty in func.runtime_params for t in _flat_param_types(ty)]
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), flat), func.name)
         builder = ir.IRBuilder(fn.append_basic_block("entry"))
         args = iter(fn.args)
-        values = [_unflatten(builder, ty, args) for _, ty in func.params]
+        values = [_unflatten(builder, ty, args) for _, ty in func.runtime_params]
         FunctionLowering(self, func, builder).lower(values)
         self._mark_kernel(fn)
         return fn
@@ -139,7 +139,7 @@ class FunctionLowering:
             slot = self._alloca(value_type(ty), name.replace("$", "tmp."))
             b.store(ir.Constant(value_type(ty), None), slot)
             self.slots[name] = slot
-        for (name, pty), v in zip(self.func.params, params):
+        for (name, pty), v in zip(self.func.runtime_params, params):
             b.store(self.cast(v, pty, self.func.locals[name]), self.slots[name])
         self.block(self.func.body)
         if not b.block.is_terminated:
@@ -386,6 +386,8 @@ class FunctionLowering:
         b = self.b
         ty = e.type
         memty = memory_type(ty.dtype)
+        if e.space == "dynamic":
+            return self._dynamic_shared(e, memty)
         n = 1
         for d in e.shape:
             n *= d
@@ -394,21 +396,42 @@ class FunctionLowering:
             g = ir.GlobalVariable(self.ml.module, arrty, self.ml.unique_name("__shared"), addrspace=3)
             g.linkage = "internal"
             g.initializer = ir.Constant(arrty, ir.Undefined)
-            g.align = max(16, ty.dtype.itemsize)
+            g.align = max(16, e.align)
             data = b.addrspacecast(b.gep(g, [ir.Constant(I32, 0), ir.Constant(I32, 0)]), memty.as_pointer())
         else:  # per thread: a stack array in the entry block (registers when indices are constant)
-            data = b.gep(self._alloca(arrty, "local"), [ir.Constant(I32, 0), ir.Constant(I32, 0)])
-        agg = ir.Constant(value_type(ty), ir.Undefined)
-        agg = b.insert_value(agg, data, 0)
-        stride = ty.dtype.itemsize
-        strides = []
+            slot = self._alloca(arrty, "local")
+            slot.align = e.align
+            data = b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, 0)])
+        strides, stride = [], ty.dtype.itemsize
         for d in reversed(e.shape):
             strides.append(stride)
             stride *= d
-        for k, (extent, st) in enumerate(zip(e.shape, reversed(strides))):
-            agg = b.insert_value(agg, ir.Constant(I64, extent), [1, k])
-            agg = b.insert_value(agg, ir.Constant(I64, st), [2, k])
+        return self._array_value(ty, data, [ir.Constant(I64, d) for d in e.shape],
+                                 [ir.Constant(I64, st) for st in reversed(strides)])
+
+    def _array_value(self, ty: T.Array, data, shape: list, strides: list):
+        b = self.b
+        agg = ir.Constant(value_type(ty), ir.Undefined)
+        agg = b.insert_value(agg, data, 0)
+        for k, (extent, st) in enumerate(zip(shape, strides)):
+            agg = b.insert_value(agg, extent, [1, k])
+            agg = b.insert_value(agg, st, [2, k])
         return agg
+
+    def _dynamic_shared(self, e: tir.AllocArray, memty):
+        """The launch's dynamic shared memory: one extern array that every dynamic array aliases."""
+        b = self.b
+        m = self.ml.module
+        g = m.globals.get("__jitkit_dynamic_shared")
+        if g is None:
+            g = ir.GlobalVariable(m, ir.ArrayType(I8, 0), "__jitkit_dynamic_shared", addrspace=3)
+            g.linkage = "external"
+            g.align = 16
+        g.align = max(g.align, e.align)
+        data = b.addrspacecast(b.bitcast(g, memty.as_pointer(3)), memty.as_pointer())
+        size = ir.InlineAsm(ir.FunctionType(I32, []), "mov.u32 $0, %dynamic_smem_size;", "=r")
+        n = b.udiv(b.zext(b.call(size, []), I64), ir.Constant(I64, e.type.dtype.itemsize))
+        return self._array_value(e.type, data, [n], [ir.Constant(I64, e.type.dtype.itemsize)])
 
     _RMW = {"add": "add", "sub": "sub", "exch": "xchg", "and_": "and", "or_": "or", "xor": "xor"}
 
@@ -427,19 +450,34 @@ class FunctionLowering:
                 return b.call(fn, [ptr, v])
             if e.op == "exch":
                 return b.bitcast(b.atomic_rmw("xchg", iptr, b.bitcast(vals[0], ity), "monotonic"), vals[0].type)
-            return self._float_minmax_loop(e.op, ptr, iptr, vals[0], ty)
+            v = vals[0]
+            op = "lt" if e.op == "min" else "gt"   # Python semantics: NaN in memory or value never replaces
+            return self._cas_loop(iptr, ty, lambda old: b.select(self.compare(op, v, old, ty), v, old))
         if e.op == "cas":
             pair = b.cmpxchg(ptr, vals[0], vals[1], "monotonic", "monotonic")
             return b.extract_value(pair, 0)
+        if e.op in ("inc", "dec"):
+            v = vals[0]
+            if ty is T.uint32:  # the hardware's atom.inc / atom.dec
+                fn = self.ml.declare(f"llvm.nvvm.atomic.load.{e.op}.32.p0i32", I32, [ptr.type, I32])
+                return b.call(fn, [ptr, v])
+            zero, one = ir.Constant(v.type, 0), ir.Constant(v.type, 1)
+            if e.op == "inc":
+                return self._cas_loop(ptr, ty, lambda old: b.select(self.compare("ge", old, v, ty), zero,
+                                                                     b.add(old, one)))
+            return self._cas_loop(ptr, ty, lambda old: b.select(
+                b.or_(self.compare("eq", old, zero, ty), self.compare("gt", old, v, ty)), v, b.sub(old, one)))
         if e.op in ("min", "max"):
             op = ("" if ty.is_signed else "u") + e.op
             return b.atomic_rmw(op, ptr, vals[0], "monotonic")
         return b.atomic_rmw(self._RMW[e.op], ptr, vals[0], "monotonic")
 
-    def _float_minmax_loop(self, op, ptr, iptr, val, ty):
-        """Python-semantics float min/max via a compare-and-swap loop; returns the old value."""
+    def _cas_loop(self, iptr, ty: T.Scalar, update):
+        """Atomically replace the element at ``iptr`` (integer-typed) by ``update(old)``; returns old.
+        ``update`` receives and returns values of ``ty``'s register type."""
         b = self.b
         ity = iptr.type.pointee
+        vty = value_type(ty)
         start = b.load(iptr, align=ty.itemsize)
         entry = b.block
         loop, done = self._new_block("atomic.loop"), self._new_block("atomic.done")
@@ -447,10 +485,9 @@ class FunctionLowering:
         b.position_at_end(loop)
         cur = b.phi(ity)
         cur.add_incoming(start, entry)
-        old = b.bitcast(cur, val.type)
-        pick = self.compare("lt" if op == "min" else "gt", val, old, ty)
-        new = b.select(pick, val, old)
-        pair = b.cmpxchg(iptr, cur, b.bitcast(new, ity), "monotonic", "monotonic")
+        old = b.bitcast(cur, vty) if vty != ity else cur
+        new = update(old)
+        pair = b.cmpxchg(iptr, cur, b.bitcast(new, ity) if vty != ity else new, "monotonic", "monotonic")
         seen, ok = b.extract_value(pair, 0), b.extract_value(pair, 1)
         cur.add_incoming(seen, b.block)
         b.cbranch(ok, done, loop)

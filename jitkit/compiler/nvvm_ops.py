@@ -294,4 +294,22 @@ def _warp(fl, name, e, args):
         return b.call(asm, [])
     if name == "lanemask_lt":
         return _sreg(fl, "lanemask.lt")
+    if name in ("match_any_sync", "match_all_sync"):  # match.*.sync (sm_70+) through inline PTX
+        mask, value = args
+        bits = e.args[1].type.bits
+        ity = ir.IntType(bits)
+        v = b.bitcast(value, ity) if e.args[1].type.is_float else value
+        c = "l" if bits == 64 else "r"
+        if name == "match_any_sync":
+            asm = ir.InlineAsm(ir.FunctionType(I32, [ity, I32]), f"match.any.sync.b{bits} $0, $1, $2;",
+                               f"=r,{c},r", side_effect=True)
+            return b.call(asm, [v, mask])
+        pair = ir.LiteralStructType([I32, I32])
+        asm = ir.InlineAsm(ir.FunctionType(pair, [ity, I32]),
+                           f"{{ .reg .pred %jkp; match.all.sync.b{bits} $0|%jkp, $2, $3; selp.u32 $1, 1, 0, %jkp; }}",
+                           f"=r,=r,{c},r", side_effect=True)
+        r = b.call(asm, [v, mask])
+        out = ir.Constant(ir.LiteralStructType([I32, I1]), ir.Undefined)
+        out = b.insert_value(out, b.extract_value(r, 0), 0)
+        return b.insert_value(out, b.icmp_unsigned("!=", b.extract_value(r, 1), ir.Constant(I32, 0)), 1)
     raise CompileError(f"internal error: no NVVM lowering for warp.{name}", e.loc)

@@ -87,7 +87,8 @@ def _written_indices(func) -> frozenset:
 def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> CompileResult:
     t0 = time.perf_counter()
     key = cache.make_key(__version__, toolchain.fingerprint(), arch, repr(sorted(options.items())),
-                         repr(argtypes), cachekey.function_key(pyfunc))
+                         repr(argtypes), cachekey.function_key(pyfunc),
+                         cachekey.values_key(t.value for t in argtypes if isinstance(t, T.Literal)))
     hit = cache.load(key)
     if hit is not None:
         meta, blobs = hit

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import Loc
-from ..types import Type
+from ..types import Literal, Type
 
 # ----------------------------------------------------------------- expressions
 
@@ -103,9 +103,12 @@ class ArrayAttr(Expr):
 @dataclass(eq=False, slots=True)
 class AllocArray(Expr):
     """``jk.shared.array(shape, dtype)`` (one per block) or ``jk.local.array`` (one per thread).
-    The node is the allocation site: evaluating it again yields the same storage."""
-    space: str       # shared local
-    shape: tuple
+    The node is the allocation site: evaluating it again yields the same storage.
+    Space "dynamic" is ``jk.shared.array(0, dtype)``: the launch's dynamic shared memory
+    (every such array aliases it), 1-d, ``shape`` None, extent = shared_bytes // itemsize."""
+    space: str       # shared local dynamic
+    shape: tuple | None
+    align: int = 0   # bytes
 
 
 @dataclass(eq=False, slots=True)
@@ -138,7 +141,8 @@ class Op(Expr):
 
 @dataclass(eq=False, slots=True)
 class Call(Expr):
-    """A call of another jit function, specialised for these argument types."""
+    """A call of another jit function, specialised for these argument types.
+    ``args`` are the values of ``func.runtime_params`` (constexpr ones are in the types)."""
     func: "Function"
     args: list
 
@@ -226,3 +230,8 @@ class Function:
     loc: Loc
     callees: list = field(default_factory=list)   # Functions called directly
     written_params: set = field(default_factory=set)  # array params the function may write
+
+    @property
+    def runtime_params(self) -> list:
+        """``params`` without the compile-time (``jk.constexpr``) ones, which pass no value."""
+        return [(n, t) for n, t in self.params if not isinstance(t, Literal)]

@@ -95,3 +95,10 @@ def function_key(pyfunc, seen: set | None = None) -> str:
             h.update(f"builtin {name};".encode())
     seen.discard(pyfunc)
     return h.hexdigest()
+
+
+def values_key(values) -> str:
+    """Hex digest of compile-time values (constexpr arguments: numbers, tuples, @jit functions...)."""
+    h = hashlib.sha256()
+    _value(h, tuple(values), set(), set())
+    return h.hexdigest()

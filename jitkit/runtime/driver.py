@@ -108,6 +108,10 @@ class Device:
             "max_grid": tuple(check(driver.cuDeviceGetAttribute(a, self.handle), "cuDeviceGetAttribute") for a in (
                 attr.CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, attr.CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
                 attr.CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z)),
+            "max_shared_optin": check(driver.cuDeviceGetAttribute(
+                attr.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, self.handle), "cuDeviceGetAttribute"),
+            "multiprocessors": check(driver.cuDeviceGetAttribute(
+                attr.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, self.handle), "cuDeviceGetAttribute"),
         }
 
     def __repr__(self):
@@ -176,6 +180,12 @@ def function_attributes(func) -> dict:
                       ("max_threads_per_block", a.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK)):
         out[key] = check(driver.cuFuncGetAttribute(attr, func), "cuFuncGetAttribute")
     return out
+
+
+def set_max_dynamic_shared(func, nbytes: int, kernel: str) -> None:
+    driver = _drv()
+    check(driver.cuFuncSetAttribute(func, driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                    nbytes), "cuFuncSetAttribute", kernel)
 
 
 # ------------------------------------------------------------------ memory

@@ -8,7 +8,7 @@ it needs and packs the kernel parameters in one ``struct.pack_into`` call.
 Any mismatch returns None and the caller falls back to the general path, so
 the fast path can only be faster, never different.
 
-Covered: CuPy arrays, PyTorch CUDA tensors, Python and NumPy scalars.  NumPy
+Covered: CuPy arrays, PyTorch CUDA tensors, Python and NumPy scalars, constexpr values.  NumPy
 host arrays, tuples and other array objects always take the general path.
 """
 
@@ -58,6 +58,16 @@ def _scalar(i, a, ty, env, checks, values):
     return []
 
 
+def _literal(i, a, ty, env, checks, values):
+    """A constexpr argument: the same value again (numbers by type and value, anything else by identity)."""
+    env[f"K{i}"], env[f"V{i}"] = type(a), a
+    if type(a) in (bool, int, float):
+        checks.append(f"type(a{i}) is K{i} and a{i} == V{i}")
+    else:
+        checks.append(f"a{i} is V{i}")
+    return []
+
+
 def _kind(a):
     cls = type(a)
     mod = getattr(cls, "__module__", "") or ""
@@ -75,8 +85,8 @@ def make(args: tuple, argtypes: tuple, pack):
     env = {"layout_of": layout_of, "pack": pack}
     checks, body, values = [], [], []
     for i, (a, ty) in enumerate(zip(args, argtypes)):
-        kind = _kind(a)
-        if kind is None or (kind is not _scalar and not isinstance(ty, T.Array)):
+        kind = _literal if isinstance(ty, T.Literal) else _kind(a)
+        if kind is None or (kind not in (_scalar, _literal) and not isinstance(ty, T.Array)):
             return None
         body += kind(i, a, ty, env, checks, values)
     names = ", ".join(f"a{i}" for i in range(len(args)))

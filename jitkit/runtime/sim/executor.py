@@ -70,7 +70,7 @@ def _zeros(ty, n):
 
 class Executor:
     def __init__(self, func: tir.Function, kernel_name: str, grid: tuple, block: tuple, first_block: int,
-                 nblocks: int):
+                 nblocks: int, shared_bytes: int = 0):
         self.func = func
         self.name = kernel_name
         self.grid, self.block = grid, block
@@ -92,6 +92,8 @@ class Executor:
         self.kernel_frame = None
         self.mask = None
         self.allocs = {}                              # AllocArray site -> storage, for this chunk
+        self.shared_bytes = shared_bytes
+        self.dynamic = None                           # the chunk's dynamic shared memory, bytes per block
         self.lane = lane
         self.nblocks = nblocks
         self.block_in_chunk = lane // nb
@@ -111,7 +113,7 @@ class Executor:
     def _bind(self, fr, func, args):
         for name, ty in func.locals.items():
             fr.vars[name] = _zeros(ty, self.n)
-        for (name, pty), v in zip(func.params, args):
+        for (name, pty), v in zip(func.runtime_params, args):
             fr.vars[name] = ops.cast(v, pty, func.locals[name])
 
     def sreg(self, name):
@@ -333,7 +335,13 @@ class Executor:
     def e_AllocArray(self, e, m, fr):
         arr = self.allocs.get(id(e))
         if arr is None:  # the GPU leaves new shared/local memory undefined; the simulator zeroes it
-            if e.space == "shared":
+            if e.space == "dynamic":  # every dynamic array views the same bytes, as on the GPU
+                if self.dynamic is None:
+                    self.dynamic = np.zeros((self.nblocks, self.shared_bytes), np.uint8)
+                isz = e.type.dtype.itemsize
+                view = self.dynamic[:, :self.shared_bytes // isz * isz].view(e.type.dtype.dtype)
+                arr = SimArray(view, (self.block_in_chunk,))
+            elif e.space == "shared":
                 arr = SimArray(np.zeros((self.nblocks, *e.shape), e.type.dtype.dtype), (self.block_in_chunk,))
             else:
                 arr = SimArray(np.zeros((self.n, *e.shape), e.type.dtype.dtype), (self.lane,))
@@ -399,11 +407,11 @@ class Executor:
         return callee.ret
 
 
-def run_kernel(func: tir.Function, name: str, grid: tuple, block: tuple, args: list) -> None:
-    """Simulate ``func[grid, block](*args)``; ``args`` are already simulator values."""
+def run_kernel(func: tir.Function, name: str, grid: tuple, block: tuple, args: list, shared_bytes: int = 0) -> None:
+    """Simulate ``func[grid, block, 0, shared_bytes](*args)``; ``args`` are already simulator values."""
     nb = block[0] * block[1] * block[2]
     nblocks = grid[0] * grid[1] * grid[2]
     per_chunk = max(1, MAX_LANES // nb)
     with np.errstate(all="ignore"):
         for first in range(0, nblocks, per_chunk):
-            Executor(func, name, grid, block, first, min(per_chunk, nblocks - first)).run(args)
+            Executor(func, name, grid, block, first, min(per_chunk, nblocks - first), shared_bytes).run(args)

@@ -181,6 +181,8 @@ def _warp(ex, name, e, args):
             return hits[ex.warp] > 0
         count = np.bincount(ex.warp, weights=part, minlength=ex.nwarps)
         return hits[ex.warp] == count[ex.warp]
+    if name in ("match_any_sync", "match_all_sync"):
+        return _match(ex, name, np.asarray(mask), np.broadcast_to(args[1], (n,)), active)
     value = np.broadcast_to(args[1], (n,))
     k = np.broadcast_to(np.asarray(args[2]).astype(np.int64), (n,))
     w = ex.wlane
@@ -195,6 +197,26 @@ def _warp(ex, name, e, args):
     ok = (src >= 0) & (src < ex.warp_size)      # outside the warp: the lane keeps its own value
     idx = np.where(ok, ex.lane - w + src, ex.lane)
     return value[idx]
+
+
+def _match(ex, name, mask, value, active):
+    """match.any / match.all over the participating lanes (named in mask and executing), bitwise equality."""
+    n = ex.n
+    bits = value.view(np.uint64 if value.dtype.itemsize == 8 else np.uint32).astype(np.uint64)
+    named = ((np.broadcast_to(mask, (n,)).astype(np.uint64) >> ex.wlane.astype(np.uint64)) & 1).astype(bool)
+    part = active & named
+    table = np.zeros((ex.nwarps, 32), np.uint64)
+    present = np.zeros((ex.nwarps, 32), bool)
+    table[ex.warp, ex.wlane] = bits
+    present[ex.warp, ex.wlane] = part
+    same = (table[ex.warp] == bits[:, None]) & present[ex.warp]          # lanes x 32
+    weights = np.exp2(np.arange(32))
+    any_mask = (same @ weights).astype(np.uint64).astype(np.uint32)
+    if name == "match_any_sync":
+        return any_mask
+    all_same = (same.sum(axis=1) == present[ex.warp].sum(axis=1))
+    word = (present[ex.warp] @ weights).astype(np.uint64).astype(np.uint32)
+    return np.where(all_same, word, np.uint32(0)), all_same
 
 
 def atomic_update(op, cur, *vals):
@@ -214,4 +236,8 @@ def atomic_update(op, cur, *vals):
         return np.bitwise_xor(cur, v)
     if op == "cas":
         return np.where(cur == vals[0], v, cur)
+    if op == "inc":
+        return np.where(cur >= v, np.zeros_like(cur), cur + np.ones_like(cur))
+    if op == "dec":
+        return np.where((cur == 0) | (cur > v), v, cur - np.ones_like(cur))
     raise NotImplementedError(f"the simulator has no atomic {op!r}")
