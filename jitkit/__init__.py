@@ -23,7 +23,7 @@ from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchE
                      ToolchainError, TypingError, UnsupportedError)
 from .types import (Array, Literal, Tuple, bool_, boolean, float32, float64, int8, int16, int32, int64,  # noqa: E402
                     uint8, uint16, uint32, uint64)
-from .intrinsics import (activemask, all_sync, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
+from .intrinsics import (activemask, all_sync, asm, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
                          threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
                          gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
@@ -32,7 +32,7 @@ from .config import set_target  # noqa: E402
 from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
 
 __all__ = [
-    "jit", "Dispatcher", "constexpr", "gpu_available", "synchronize", "set_target", "BarrierError",
+    "jit", "Dispatcher", "constexpr", "asm", "gpu_available", "synchronize", "set_target", "BarrierError",
     "CompileError", "TypingError", "UnsupportedError", "CudaError", "ToolchainError", "LaunchError",
     "JitkitError", "NoGPUError",
     "Array", "Literal", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",

@@ -24,7 +24,23 @@ from .runtime import driver, fastpath, toolchain
 
 __all__ = ["jit", "Dispatcher"]
 
-_OPTIONS = {"fastmath", "opt", "target"}
+_OPTIONS = {"fastmath", "opt", "target", "lineinfo", "debug", "max_registers", "link"}
+
+
+def _check_options(options: dict) -> dict:
+    """Validated jit options (TypeError/ValueError naming the bad one)."""
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"unknown jit option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}")
+    for flag in ("fastmath", "lineinfo", "debug"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise TypeError(f"jit option {flag} must be True or False, got {options[flag]!r}")
+    if "opt" in options and options["opt"] not in (0, 1, 2, 3):
+        raise ValueError(f"jit option opt must be 0, 1, 2 or 3, got {options['opt']!r}")
+    regs = options.get("max_registers")
+    if regs is not None and (not isinstance(regs, int) or isinstance(regs, bool) or not 16 <= regs <= 255):
+        raise ValueError(f"jit option max_registers must be an int from 16 to 255, got {regs!r}")
+    return options
 
 # one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
 _SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
@@ -64,7 +80,7 @@ class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
     __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn", "dyn_ok")
+                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr")
 
     def __init__(self, result, device):
         self.result = result
@@ -79,6 +95,29 @@ class _Loaded:
         self.fast_tried = False
         self.launch_fn = driver._drv().cuLaunchKernel
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
+        self.error_ptr = None
+        if result.sites:  # debug=True: the error record the checks write (see compiler.lower)
+            from .compiler.lower import ERROR_SYMBOL
+            self.error_ptr = self.module.global_ptr(ERROR_SYMBOL)
+            self.fast_tried = True    # every launch takes the general path, which reads the record
+
+    def check_errors(self, stream: int, kernel: str) -> None:
+        """After a debug launch: raise the first failed bounds check or assert, naming thread and line."""
+        import numpy as np
+        ptr, size = self.error_ptr
+        rec = np.zeros(size // 8, np.int64)
+        driver.memcpy_dtoh(rec.ctypes.data, ptr, size, stream)
+        driver.stream_synchronize(stream)
+        if not rec[0]:
+            return
+        driver.memset_d8(ptr, 0, size, stream)
+        driver.stream_synchronize(stream)
+        kind, loc, message = self.result.sites[int(rec[1]) - 1]
+        where = (f"in kernel {kernel}, block ({rec[8]}, {rec[9]}, {rec[10]}), thread ({rec[5]}, {rec[6]}, {rec[7]})"
+                 f"\n{loc.format()}")
+        if kind == "index":
+            raise IndexError(f"index {rec[2]} is out of bounds for axis {rec[4]} with size {rec[3]} {where}")
+        raise AssertionError(f"{message or 'assertion failed'} {where}")
 
     def allow_shared(self, nbytes: int, kernel: str) -> None:
         """Opt in to ``nbytes`` of dynamic shared memory (beyond 48 KiB), or a LaunchError."""
@@ -161,10 +200,7 @@ class Dispatcher:
     _jitkit_dispatcher = True
 
     def __init__(self, pyfunc, options: dict):
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise TypeError(f"unknown jit option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}")
-        options = dict(options)
+        options = _check_options(dict(options))
         self.target = config._check_target(options.pop("target", "auto"))
         self.py_func = pyfunc
         self.options = options
@@ -268,6 +304,8 @@ class Dispatcher:
             driver.last_kernel[0] = loaded.name
             if res[0]:
                 self._launch_failed(res[0], loaded, cfg)
+            if loaded.error_ptr is not None:
+                loaded.check_errors(stream, self.__qualname__)
             if staged:
                 self._copy_back(staged, loaded, stream)
             elif not loaded.fast_tried:
@@ -419,6 +457,12 @@ class Dispatcher:
         """The SASS of the cubin (needs nvdisasm/cuobjdump: ``pip install jitkit[sass]``)."""
         return toolchain.disassemble(self._stage("cubin", signature, arch))
 
+    def inspect_resources(self, signature=None, arch: str | None = None) -> dict:
+        """Registers and shared/local/stack bytes per thread or block of the compiled kernel
+        (from the cubin, so no GPU is needed; uses cuobjdump from the cuda-toolkit wheels)."""
+        res = self._compile_stage_result(signature, arch)
+        return toolchain.resource_usage(res.cubin)[res.name]
+
     def inspect_types(self, signature=None, arch: str | None = None):
         """The typed tree (``jitkit.compiler.tir.Function``) for ``signature``.
 
@@ -430,6 +474,9 @@ class Dispatcher:
         return type_kernel(self.py_func, self._signature(signature), kernel=False)[0]
 
     def _stage(self, stage: str, signature, arch):
+        return self._compile_stage_result(signature, arch).stage(stage)
+
+    def _compile_stage_result(self, signature, arch):
         from .compiler.pipeline import signature_str
         if signature is None:
             sigs = self.signatures
@@ -437,7 +484,7 @@ class Dispatcher:
                 raise TypeError(f"{self.__qualname__} has {len(sigs)} compiled signatures; pass one of: "
                                 + "; ".join(signature_str(s) for s in sigs))
             signature = sigs[0]
-        return self.compile(signature, arch).stage(stage)
+        return self.compile(signature, arch)
 
 
 def _sim_value(a, ty):

@@ -145,6 +145,12 @@ lanemask_lt = _Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of 
 __all__ += ["threadfence", "threadfence_block", "activemask", "lanemask_lt"]
 
 
+asm = _Intrinsic("asm", "asm(ptx, constraints, result_type, *args, sim=None): inline PTX, e.g. "
+                        "asm('add.s32 $0, $1, $2;', '=r,r,r', jk.int32, a, b); sim is a NumPy function "
+                        "the CPU simulator calls instead")
+__all__ += ["asm"]
+
+
 class _ConstexprMarker:
     """``jk.constexpr``: annotate a parameter to specialise the kernel on its value.
 

@@ -144,9 +144,9 @@ def b_slice(x):
     y = x[1:3]  # ERR
 
 
-@bad((F32,), UnsupportedError, "assert")
+@bad((F32,), TypingError, "the truth value of array\\(float32, 1d, C\\) is ambiguous")
 def b_assert(x):
-    assert x[0] > 0  # ERR
+    assert x  # ERR
 
 
 @bad((F32,), UnsupportedError, ":=")
@@ -166,9 +166,14 @@ def b_global_array(x):
     x[0] = GLOBAL_ARRAY[0]  # ERR
 
 
-@bad((F32,), UnsupportedError, "print")
+@bad((F32,), TypingError, "print\\(\\) in kernels prints numbers, bools, tuples and strings")
 def b_print(x):
-    print(x[0])  # ERR
+    print("x is", x)  # ERR
+
+
+@bad((F32,), UnsupportedError, "sep= and end= as string literals")
+def b_print_kw(x):
+    print(x[0], flush=True)  # ERR
 
 
 @bad((F32,), TypingError, "plain Python function")
@@ -391,6 +396,21 @@ def b_constexpr_assigned(x, n: jk.constexpr):
 @bad((F32, jk.Literal.of(4.5)), TypingError, "shape of jitkit.local.array\\(\\) must be a constant int")
 def b_constexpr_float_shape(x, n: jk.constexpr):
     v = jk.local.array(n, jk.float32)  # ERR
+
+
+@bad((F32,), TypingError, "constraints name 2 operands but the call has 3")
+def b_asm_operand_count(x):
+    x[0] = jk.asm("add.f32 $0, $1, $2;", "=f,f", jk.float32, x[0], x[1])  # ERR
+
+
+@bad((F32,), TypingError, "PTX text and constraints of jitkit.asm\\(\\) must be string literals")
+def b_asm_text(x):
+    x[0] = jk.asm(x[0], "=f", jk.float32)  # ERR
+
+
+@bad((F32,), UnsupportedError, "assert message in a kernel must be a string literal")
+def b_assert_message(x):
+    assert x[0] > 0, x[1]  # ERR
 
 
 def _marker_line(fn, marker="# ERR"):

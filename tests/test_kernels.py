@@ -65,14 +65,14 @@ def _back(framework, a):
 FRAMEWORKS = ["numpy", "cupy", "torch"]
 
 
-def _run_case(case, target, framework, rng):
+def _run_case(case, target, framework, rng, kernel=None):
     args = case.make(rng)
     if framework == "torch" and any(isinstance(a, np.ndarray) and a.dtype in (np.uint16, np.uint32, np.uint64)
                                     for a in args):
         pytest.skip("torch has no general uint16/32/64 tensors")
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     dev_args = [_to(framework, a) for a in args]
-    case.kernel.with_target(target)[tuple(_launch_config(case, args))](*dev_args)
+    (kernel or case.kernel).with_target(target)[tuple(_launch_config(case, args))](*dev_args)
     if framework != "numpy":
         import jitkit as jk
         jk.synchronize()
@@ -97,6 +97,20 @@ def test_gpu_matches_numpy(case, framework, rng):
     if framework != "numpy" and optional_module(framework) is None:
         pytest.skip(f"{framework} is not installed")
     _run_case(case, "gpu", framework, rng)
+
+
+_DEBUG = {}
+
+
+@gpu
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_gpu_debug_mode_matches_numpy(case, rng):
+    """debug=True (bounds checks, asserts) on every catalogue kernel: same results, no false alarms."""
+    import jitkit as jk
+    k = _DEBUG.get(case.name)
+    if k is None:
+        k = _DEBUG[case.name] = jk.jit(debug=True)(case.kernel.py_func)
+    _run_case(case, "gpu", "numpy", rng, kernel=k)
 
 
 def test_catalogue_is_large():

@@ -125,3 +125,158 @@ def test_dynamic_shared_over_device_limit_is_launch_error():
     with pytest.raises(jk.LaunchError, match="exceed the device's .* bytes per block for kernel dyn_reverse"):
         dyn_reverse[1, 64, 0, 1 << 20](x, np.zeros((64, 2), np.float32), np.zeros(2, np.int64))
     dyn_reverse[1, 64, 0, 256](x, np.zeros((64, 2), np.float32), np.zeros(2, np.int64))   # still usable
+
+
+# ------------------------------------------------------------------ print
+@jk.jit
+def chatty(x):
+    i = jk.grid(1)
+    if i < x.size:
+        print("thread", i, "x =", x[i], x[i] > 1, (i, jk.int8(-3)), "100%", sep=" ", end=";\n")
+
+
+CHATTY_LINES = ["thread 0 x = 0.5 False (0, -3) 100%;", "thread 1 x = 1.5 True (1, -3) 100%;",
+                "thread 2 x = 3 True (2, -3) 100%;"]
+
+
+def test_print_on_simulator(capsys):
+    chatty.with_target("sim")[1, 32](np.array([0.5, 1.5, 3.0], np.float32))
+    assert capsys.readouterr().out.splitlines() == CHATTY_LINES
+
+
+@gpu
+def test_print_on_gpu(capfd):
+    chatty.with_target("gpu")[1, 32](np.array([0.5, 1.5, 3.0], np.float32))
+    jk.synchronize()
+    assert sorted(capfd.readouterr().out.splitlines()) == CHATTY_LINES
+
+
+# ------------------------------------------------------------------ debug mode
+def _bounds(x, out):
+    i = jk.grid(1)
+    assert x[0] >= 0, "x[0] must be non-negative"
+    if i < out.size:
+        out[i] = x[i + 1]     # the last thread reads one past the end
+
+
+bounds_debug = jk.jit(debug=True)(_bounds)
+bounds_plain = jk.jit(_bounds)
+
+
+@pytest.mark.parametrize("target", ["sim", pytest.param("gpu", marks=gpu)])
+def test_debug_reports_out_of_bounds_with_thread_and_line(target):
+    x = np.arange(10, dtype=np.float32)
+    out = np.zeros(10, np.float32)
+    with pytest.raises(IndexError) as info:
+        bounds_debug.with_target(target)[1, 32](x, out)
+    text = str(info.value)
+    assert "index 10 is out of bounds for axis 0 with size 10 in kernel _bounds" in text, text
+    assert "thread (9, 0, 0)" in text and "block (0, 0, 0)" in text
+    assert "out[i] = x[i + 1]" in text and f"line {_bounds.__code__.co_firstlineno + 4}" in text
+
+
+@pytest.mark.parametrize("target", ["sim", pytest.param("gpu", marks=gpu)])
+def test_debug_assert_raises_on_host_and_process_stays_usable(target):
+    x = np.arange(10, dtype=np.float32)
+    x[0] = -1
+    with pytest.raises(AssertionError, match="x\\[0\\] must be non-negative in kernel _bounds, block \\(0, 0, 0\\)"):
+        bounds_debug.with_target(target)[1, 8](x, np.zeros(8, np.float32))
+    out = np.zeros(8, np.float32)
+    bounds_debug.with_target(target)[1, 8](np.arange(10, dtype=np.float32), out)   # no error this time
+    np.testing.assert_array_equal(out, np.arange(1, 9, dtype=np.float32))
+
+
+def test_asserts_cost_nothing_without_debug():
+    sig = (F32, F32)
+    assert "__jitkit_fail" not in bounds_plain.inspect_ir(sig, arch="sm_90")
+    assert "__jitkit_fail" in bounds_debug.inspect_ir(sig, arch="sm_90")
+    assert bounds_debug.compile(sig, arch="sm_90").sites
+
+
+# ------------------------------------------------------------------ compile options
+def test_lineinfo_maps_ptx_to_python_lines():
+    k = jk.jit(lineinfo=True)(_bounds)
+    ptx = k.inspect_ptx((F32, F32), arch="sm_90")
+    assert ".file" in ptx and "test_language.py" in ptx
+    line = _bounds.__code__.co_firstlineno + 4
+    assert f"\t.loc\t1 {line} " in ptx, ptx
+    assert ".loc" not in bounds_plain.inspect_ptx((F32, F32), arch="sm_90")
+
+
+def test_max_registers_caps_the_register_count():
+    from kernels import CASE_BY_NAME
+    c = CASE_BY_NAME["warp-intrinsics-float64"]
+    sig = tuple(c.make(np.random.default_rng(0)))
+    free = jk.jit(c.kernel.py_func).inspect_resources(sig, arch="sm_90")["registers"]
+    capped = jk.jit(max_registers=24)(c.kernel.py_func).inspect_resources(sig, arch="sm_90")["registers"]
+    assert free > 24 >= capped, (free, capped)
+
+
+@pytest.mark.parametrize("options,error", [({"max_registers": 8}, ValueError), ({"opt": 5}, ValueError),
+                                           ({"fastmath": 1}, TypeError), ({"debug": "yes"}, TypeError)])
+def test_bad_options(options, error):
+    with pytest.raises(error, match="jit option"):
+        jk.jit(**options)(_bounds)
+
+
+def _fast_div(x, y, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = jk.float32(1.0) / x[i] + y[i] / x[i] - jk.float32(3.0) * x[i] * x[i]
+
+
+def test_fastmath_reaches_the_linker():
+    """With LTO, nvJitLink generates the code: fastmath must reach it (no IEEE division subroutine)."""
+    sig = (F32, F32, F32)
+    precise = jk.jit(_fast_div).inspect_sass(sig, arch="sm_90")
+    fast = jk.jit(fastmath=True)(_fast_div).inspect_sass(sig, arch="sm_90")
+    assert "CALL" in precise and "CALL" not in fast
+    assert "MUFU.RCP" in fast
+
+
+@pytest.mark.parametrize("target", ["sim", pytest.param("gpu", marks=gpu)])
+def test_fastmath_results_within_approximation_error(target, rng):
+    x = rng.uniform(0.5, 2.0, 4099).astype(np.float32)
+    y = rng.uniform(-2.0, 2.0, 4099).astype(np.float32)
+    out = np.zeros_like(x)
+    jk.jit(fastmath=True, target=target)(_fast_div)[33, 128](x, y, out)
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    np.testing.assert_allclose(out, 1 / xd + yd / xd - 3 * xd * xd, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ inline PTX
+def _brev_np(v):
+    v = v.astype(np.uint32)
+    out = np.zeros_like(v)
+    for b in range(32):
+        out |= ((v >> np.uint32(b)) & np.uint32(1)) << np.uint32(31 - b)
+    return out
+
+
+def _no_op():
+    return None
+
+
+@jk.jit
+def bit_reverse(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = jk.asm("brev.b32 $0, $1;", "=r,r", jk.uint32, x[i], sim=_brev_np)
+        jk.asm("membar.cta;", "", None, sim=_no_op)
+
+
+@pytest.mark.parametrize("target", ["sim", pytest.param("gpu", marks=gpu)])
+def test_inline_ptx(target, rng):
+    x = rng.integers(0, 2 ** 32, 1000, dtype=np.uint64).astype(np.uint32)
+    out = np.zeros_like(x)
+    bit_reverse.with_target(target)[8, 128](x, out)
+    np.testing.assert_array_equal(out, _brev_np(x))
+    assert "brev.b32" in bit_reverse.inspect_ptx((x, out), arch="sm_90")
+
+
+def test_inline_ptx_without_sim_fallback_explains():
+    @jk.jit
+    def raw(x):
+        x[0] = jk.asm("mov.u32 $0, %clock;", "=r", jk.uint32)
+    with pytest.raises(NotImplementedError, match="inline PTX, which the CPU simulator cannot run"):
+        raw.with_target("sim")[1, 1](np.zeros(1, np.uint32))

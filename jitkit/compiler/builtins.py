@@ -284,18 +284,12 @@ def _range_outside_for(typer, node, args, kwargs):
     raise typer.err(UnsupportedError, "range() is only supported as the iterable of a for loop", node)
 
 
-def _print(typer, node, args, kwargs):
-    raise typer.err(UnsupportedError, "print() is not supported inside kernels yet", node,
-                    "copy values to an output array and print them on the host")
-
-
 def _build():
     table = {
         builtins.min: _minmax("min"), builtins.max: _minmax("max"), builtins.abs: _abs,
         builtins.round: _round, builtins.pow: _pow, builtins.len: _len,
         builtins.int: _cast_to(T.int64, "int()"), builtins.float: _cast_to(T.float64, "float()"),
         builtins.bool: _cast_to(T.boolean, "bool()"), builtins.range: _range_outside_for,
-        builtins.print: _print,
         I.grid: _grid("grid"), I.gridsize: _grid("gridsize"), I.syncthreads: _syncthreads,
         I.shfl_sync: _shfl("shfl_sync"), I.shfl_up_sync: _shfl("shfl_up_sync"),
         I.shfl_down_sync: _shfl("shfl_down_sync"), I.shfl_xor_sync: _shfl("shfl_xor_sync"),

@@ -130,7 +130,6 @@ _UNSUPPORTED_STMT_HINTS = {
     ast.With: "context managers are not supported in kernels",
     ast.Try: "exceptions are not supported in kernels",
     ast.Raise: "exceptions are not supported in kernels; write an error flag to an output array",
-    ast.Assert: "assert is not supported in kernels yet; write an error flag to an output array",
     ast.Import: "import modules at module level; kernels can use them from there",
     ast.ImportFrom: "import at module level; kernels can use the names from there",
     ast.Global: "kernels cannot rebind globals; write results to arrays",
@@ -315,6 +314,14 @@ class FunctionTyper:
     # ------------------------------------------------------------- statements
     def stmt_Pass(self, s):
         return None
+
+    def stmt_Assert(self, s):
+        msg = None
+        if s.msg is not None:
+            if not (isinstance(s.msg, ast.Constant) and isinstance(s.msg.value, str)):
+                raise self.err(UnsupportedError, "an assert message in a kernel must be a string literal", s.msg)
+            msg = s.msg.value
+        return tir.Assert(self.loc(s), self.truth(self.rexpr(s.test), s.test), msg)
 
     def stmt_Expr(self, s):
         if isinstance(s.value, ast.Constant):  # docstrings and bare literals
@@ -760,6 +767,10 @@ class FunctionTyper:
             return self.call_jit(node, target)
         if getattr(target, "name", "").startswith("atomic.") and isinstance(target, I._Intrinsic):
             return self.atomic(node, target.name[7:])
+        if target is print:
+            return self.print_call(node)
+        if target is I.asm:
+            return self.inline_asm(node)
         if target is I.shared.array or target is I.local.array:
             return self.alloc_array(node, "shared" if target is I.shared.array else "local")
         args = [self.rexpr(a) for a in node.args]
@@ -802,6 +813,79 @@ class FunctionTyper:
                 raise self.err(TypingError, f"{what} needs scalar values", node)
         self._note_write(arr)
         return tir.Atomic(dt, self.loc(node), op, arr, idx, vals)
+
+    def inline_asm(self, node):
+        what = "jitkit.asm()"
+        if len(node.args) < 3:
+            raise self.err(TypingError, f"{what} takes (ptx, constraints, result_type, *args, sim=None)", node)
+        texts = []
+        for a in node.args[:2]:
+            if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
+                raise self.err(TypingError, f"the PTX text and constraints of {what} must be string literals", a)
+            texts.append(a.value)
+        ptx, constraints = texts
+        rt = self.expr(node.args[2])
+        if isinstance(rt, tir.Const) and rt.value is None:
+            ret = T.none
+        else:
+            ret = self._dtype_arg(node.args[2], what)
+            if ret.is_bool:
+                raise self.err(TypingError, f"{what} cannot return bool (PTX has no predicate outputs here)",
+                               node.args[2], "return an int and compare it")
+        args = [self.rexpr(a) for a in node.args[3:]]
+        for a, n in zip(args, node.args[3:]):
+            if not isinstance(a.type, T.Scalar) or a.type.is_bool:
+                raise self.err(TypingError, f"{what} operands must be numbers, got {a.type}", n,
+                               "convert bools with jk.int32(b)")
+        sim = None
+        for k in node.keywords:
+            if k.arg != "sim":
+                raise self.err(TypingError, f"{what} takes only the keyword sim=", node)
+            v = self.expr(k.value)
+            if not (isinstance(v, Static) and callable(v.value)):
+                raise self.err(TypingError, "sim= must be a Python function (taking and returning NumPy arrays)",
+                               k.value)
+            sim = v.value
+        n_ops = len([c for c in constraints.split(",") if c.strip()])
+        want = len(args) + (0 if ret is T.none else 1)
+        if n_ops != want:
+            raise self.err(TypingError, f"{what} constraints name {n_ops} operands but the call has {want} "
+                           f"({'a result and ' if ret is not T.none else ''}{len(args)} argument(s))", node.args[1])
+        args = [self.mark(a, False) if not self.is_weak(a) else self.convert(a, T.int64 if a.type.is_int else T.float64,
+                                                                             node) for a in args]
+        return tir.InlineAsm(ret, self.loc(node), ptx, constraints, args, sim)
+
+    def print_call(self, node):
+        opts = {"sep": " ", "end": "\n"}
+        for k in node.keywords:
+            if k.arg not in opts or not (isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)):
+                raise self.err(UnsupportedError, f"print() in kernels takes sep= and end= as string literals only, "
+                               f"got {k.arg}=", k.value)
+            opts[k.arg] = k.value.value
+        parts: list = []
+
+        def add(e, at):
+            if isinstance(e.type, T.Scalar):
+                parts.append(e)
+            elif isinstance(e.type, T.Tuple):
+                parts.append("(")
+                for k, t in enumerate(e.type.types):
+                    if k:
+                        parts.append(", ")
+                    add(tir.TupleGet(t, e.loc, e, k), at)
+                parts.append(",)" if e.type.count == 1 else ")")
+            else:
+                raise self.err(TypingError, f"print() in kernels prints numbers, bools, tuples and strings, "
+                               f"got {e.type}", at, "print array elements, e.g. print(x[i])")
+        for k, a in enumerate(node.args):
+            if k:
+                parts.append(opts["sep"])
+            if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                parts.append(a.value)
+            else:
+                add(self.rexpr(a), a)
+        parts.append(opts["end"])
+        return tir.Print(T.none, self.loc(node), parts)
 
     def alloc_array(self, node, space: str):
         what = f"jitkit.{space}.array()"

@@ -16,6 +16,8 @@ from . import abi, nvvm_ops, tir
 from .nvvm_ops import memory_type, value_type
 
 TRIPLE = "nvptx64-nvidia-cuda"
+ERROR_SYMBOL = "__jitkit_error"     # the debug-mode error record (see ModuleLowering.fail_function)
+ERROR_WORDS = 11
 DATALAYOUT = ("e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-i128:128:128-f32:32:32-f64:64:64"
               "-v16:16:16-v32:32:32-v64:64:64-v128:128:128-n16:32:64")
 NVVMIR_VERSION = (2, 0, 3, 2)
@@ -26,12 +28,117 @@ I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 class ModuleLowering:
     """Builds one NVVM IR module holding a kernel and every function it calls."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, options: dict | None = None):
         self.module = ir.Module(name)
         self.module.triple = TRIPLE
         self.module.data_layout = DATALAYOUT
         self.functions: dict = {}   # tir.Function -> ir.Function
         self.declared: dict = {}    # external / helper name -> ir.Function
+        options = options or {}
+        self.debug = bool(options.get("debug"))
+        self.lineinfo = self.debug or bool(options.get("lineinfo"))
+        self.sites: list = []       # debug check sites: (kind, Loc, message); the index is reported
+        self._di_files: dict = {}
+        self._di_cu = None
+
+    # ------------------------------------------------------------- line info
+    def _di_file(self, filename: str):
+        f = self._di_files.get(filename)
+        if f is None:
+            import os
+            f = self._di_files[filename] = self.module.add_debug_info(
+                "DIFile", {"filename": os.path.basename(filename), "directory": os.path.dirname(filename)})
+        return f
+
+    def subprogram(self, fn: ir.Function, func: tir.Function):
+        """Attach a DISubprogram to ``fn`` (lineinfo): line tables map SASS back to the Python source."""
+        m = self.module
+        file = self._di_file(func.loc.filename)
+        if self._di_cu is None:
+            self._di_cu = m.add_debug_info("DICompileUnit", {
+                "language": ir.DIToken("DW_LANG_Python"), "file": file, "producer": "jitkit",
+                "runtimeVersion": 0, "isOptimized": True,
+                "emissionKind": ir.DIToken("LineTablesOnly")}, is_distinct=True)
+            m.add_named_metadata("llvm.dbg.cu").add(self._di_cu)
+            flags = m.add_named_metadata("llvm.module.flags")
+            flags.add(m.add_metadata([ir.Constant(I32, 2), ir.MetaDataString(m, "Dwarf Version"), ir.Constant(I32, 4)]))
+            flags.add(m.add_metadata([ir.Constant(I32, 2), ir.MetaDataString(m, "Debug Info Version"),
+                                      ir.Constant(I32, 3)]))
+        sp = m.add_debug_info("DISubprogram", {
+            "name": func.qualname, "file": file, "line": func.loc.line, "scopeLine": func.loc.line,
+            "type": m.add_debug_info("DISubroutineType", {"types": m.add_metadata([])}),
+            "isLocal": False, "isDefinition": True, "isOptimized": True, "unit": self._di_cu}, is_distinct=True)
+        fn.set_metadata("dbg", sp)
+        return sp
+
+    def location(self, sp, loc):
+        return self.module.add_debug_info("DILocation", {"line": loc.line, "column": loc.col + 1, "scope": sp})
+
+    # ------------------------------------------------------------- debug checks
+    def site(self, kind: str, loc, message: str | None = None) -> int:
+        self.sites.append((kind, loc, message))
+        return len(self.sites)      # 0 means "no error"
+
+    def _global(self, name: str, n: int, linkage: str = "internal"):
+        g = self.module.globals.get(name)
+        if g is None:
+            ty = ir.ArrayType(I64, n)
+            g = ir.GlobalVariable(self.module, ty, name, addrspace=1)
+            g.linkage = linkage
+            g.initializer = ir.Constant(ty, None)
+            g.align = 8
+        return g
+
+    def cstring(self, b: ir.IRBuilder, text: str):
+        """A generic ``i8*`` to a NUL-terminated constant string (one global per distinct text)."""
+        cache = self.__dict__.setdefault("_strings", {})
+        g = cache.get(text)
+        if g is None:
+            data = bytearray(text.encode()) + b"\0"
+            ty = ir.ArrayType(I8, len(data))
+            g = ir.GlobalVariable(self.module, ty, self.unique_name("__str"), addrspace=4)
+            g.linkage = "internal"
+            g.global_constant = True
+            g.initializer = ir.Constant(ty, data)
+            cache[text] = g
+        return b.addrspacecast(b.gep(g, [ir.Constant(I32, 0), ir.Constant(I32, 0)]), I8.as_pointer())
+
+    def scratch(self, b: ir.IRBuilder, elem_ptr_type):
+        """A harmless global target for an access that failed its bounds check."""
+        g = self._global("__jitkit_scratch", 4)
+        return b.bitcast(b.addrspacecast(g, g.type.pointee.as_pointer()), elem_ptr_type)
+
+    def fail_function(self) -> ir.Function:
+        """``__jitkit_fail(site, index, extent, dim)``: the first failing thread records where and who.
+
+        Layout of ``__jitkit_error`` (int64): flag, site, index, extent, dim, tid.xyz, ctaid.xyz
+        (read and cleared by the host after a debug launch)."""
+        fn = self.declared.get("__jitkit_fail")
+        if fn is not None:
+            return fn
+        fn = self.declare("__jitkit_fail", ir.VoidType(), [I64, I64, I64, I64])
+        fn.linkage = "internal"
+        g = self._global(ERROR_SYMBOL, ERROR_WORDS, "")   # default linkage: visible to cuModuleGetGlobal
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        words = b.addrspacecast(g, g.type.pointee.as_pointer())
+
+        def word(k):
+            return b.gep(words, [ir.Constant(I32, 0), ir.Constant(I32, k)])
+        first = b.extract_value(b.cmpxchg(word(0), ir.Constant(I64, 0), ir.Constant(I64, 1), "monotonic",
+                                          "monotonic"), 1)
+        record, done = fn.append_basic_block("record"), fn.append_basic_block("done")
+        b.cbranch(first, record, done)
+        b.position_at_end(record)
+        for k, v in enumerate(fn.args, start=1):
+            b.store(v, word(k))
+        for k, reg in enumerate(("tid.x", "tid.y", "tid.z", "ctaid.x", "ctaid.y", "ctaid.z"), start=5):
+            r = b.call(self.declare(f"llvm.nvvm.read.ptx.sreg.{reg}", I32, []), [])
+            b.store(b.zext(r, I64), word(k))
+        b.call(self.declare("llvm.nvvm.membar.gl", ir.VoidType(), []), [])
+        b.branch(done)
+        b.position_at_end(done)
+        b.ret_void()
+        return fn
 
     def unique_name(self, base: str) -> str:
         self._counter = getattr(self, "_counter", 0) + 1
@@ -52,7 +159,7 @@ class ModuleLowering:
         fn.linkage = "internal"
         self.functions[func] = fn
         builder = ir.IRBuilder(fn.append_basic_block("entry"))
-        FunctionLowering(self, func, builder).lower(list(fn.args))
+        FunctionLowering(self, func, builder, self.subprogram(fn, func) if self.lineinfo else None).lower(list(fn.args))
         return fn
 
     def kernel(self, func: tir.Function) -> ir.Function:
@@ -61,7 +168,7 @@ class ModuleLowering:
         builder = ir.IRBuilder(fn.append_basic_block("entry"))
         args = iter(fn.args)
         values = [_unflatten(builder, ty, args) for _, ty in func.runtime_params]
-        FunctionLowering(self, func, builder).lower(values)
+        FunctionLowering(self, func, builder, self.subprogram(fn, func) if self.lineinfo else None).lower(values)
         self._mark_kernel(fn)
         return fn
 
@@ -122,10 +229,11 @@ def _unflatten(b: ir.IRBuilder, ty: T.Type, args) -> ir.Value:
 class FunctionLowering:
     """Lowers one typed function body into an LLVM function."""
 
-    def __init__(self, ml: ModuleLowering, func: tir.Function, builder: ir.IRBuilder):
+    def __init__(self, ml: ModuleLowering, func: tir.Function, builder: ir.IRBuilder, subprogram=None):
         self.ml = ml
         self.func = func
         self.b = builder
+        self.sp = subprogram
         self.slots: dict = {}
         self.loops: list = []   # (continue_block, break_block)
 
@@ -160,6 +268,8 @@ class FunctionLowering:
         for s in stmts:
             if self.b.block.is_terminated:
                 return  # code after break/continue/return is dead
+            if self.sp is not None and s.loc is not None:
+                self.b.debug_metadata = self.ml.location(self.sp, s.loc)
             getattr(self, "stmt_" + type(s).__name__)(s)
 
     def _new_block(self, name):
@@ -173,12 +283,29 @@ class FunctionLowering:
         self.expr(s.value)
 
     def stmt_Store(self, s: tir.Store):
-        ptr = self.element_ptr(s.array, s.indices)
+        ptr = self.element_ptr(s.array, s.indices, s)
         v = self.expr(s.value)
         dt = s.array.type.dtype
         if dt.is_bool:
             v = self.b.zext(v, I8)
         self.b.store(v, ptr, align=dt.itemsize)
+
+    def stmt_Assert(self, s: tir.Assert):
+        if not self.ml.debug:  # like `python -O`: asserts cost nothing unless debug=True
+            return
+        ok = self.expr(s.cond)
+        self._check(ok, "assert", s.loc, s.message, [ir.Constant(I64, 0)] * 3)
+
+    def _check(self, ok, kind, loc, message, details):
+        """In debug mode: when ``ok`` is false, report ``(site, *details)`` and go on."""
+        b = self.b
+        fail, cont = self._new_block("check.fail"), self._new_block("check.ok")
+        b.cbranch(ok, cont, fail)
+        b.position_at_end(fail)
+        site = ir.Constant(I64, self.ml.site(kind, loc, message))
+        b.call(self.ml.fail_function(), [site, *details])
+        b.branch(cont)
+        b.position_at_end(cont)
 
     def stmt_If(self, s: tir.If):
         b = self.b
@@ -352,7 +479,7 @@ class FunctionLowering:
         return phi
 
     def expr_Load(self, e: tir.Load):
-        ptr = self.element_ptr(e.array, e.indices)
+        ptr = self.element_ptr(e.array, e.indices, e)
         v = self.b.load(ptr, align=e.type.itemsize)
         if e.type.is_bool:
             return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
@@ -362,7 +489,7 @@ class FunctionLowering:
         b = self.b
         arr = self.expr(e.array)
         aty = e.array.type
-        off = self._byte_offset(arr, aty, e.indices)
+        off, _ = self._byte_offset(arr, aty, e.indices, e)
         data = b.extract_value(arr, 0)
         base = b.gep(b.bitcast(data, I8.as_pointer()), [off], inbounds=True)
         out = ir.Constant(value_type(e.type), ir.Undefined)
@@ -437,7 +564,7 @@ class FunctionLowering:
 
     def expr_Atomic(self, e: tir.Atomic):
         b = self.b
-        ptr = self.element_ptr(e.array, e.indices)
+        ptr = self.element_ptr(e.array, e.indices, e)
         vals = [self.expr(v) for v in e.values]
         ty = e.type
         if ty.is_float:
@@ -503,6 +630,42 @@ class FunctionLowering:
     def expr_TupleGet(self, e: tir.TupleGet):
         return self.b.extract_value(self.expr(e.tuple), e.index)
 
+    def expr_Print(self, e: tir.Print):
+        """``vprintf(format, args)``: ints as %lld/%llu, floats as %g (double), bools as True/False."""
+        b = self.b
+        fmt, vals = [], []
+        for p in e.parts:
+            if isinstance(p, str):
+                fmt.append(p.replace("%", "%%"))
+                continue
+            v, ty = self.expr(p), p.type
+            if ty.is_bool:
+                fmt.append("%s")
+                vals.append(b.select(v, self.ml.cstring(b, "True"), self.ml.cstring(b, "False")))
+            elif ty.is_float:
+                fmt.append("%g")
+                vals.append(b.fpext(v, ir.DoubleType()) if ty.bits < 64 else v)
+            else:
+                fmt.append("%lld" if ty.is_signed else "%llu")
+                vals.append(v if ty.bits == 64 else (b.sext(v, I64) if ty.is_signed else b.zext(v, I64)))
+        i8p = I8.as_pointer()
+        if vals:
+            buf_ty = ir.LiteralStructType([v.type for v in vals])
+            buf = self._alloca(buf_ty, "printf.args")
+            for k, v in enumerate(vals):
+                b.store(v, b.gep(buf, [ir.Constant(I32, 0), ir.Constant(I32, k)]))
+            args = b.bitcast(buf, i8p)
+        else:
+            args = ir.Constant(i8p, None)
+        vprintf = self.ml.declare("vprintf", I32, [i8p, i8p])
+        b.call(vprintf, [self.ml.cstring(b, "".join(fmt)), args])
+        return None
+
+    def expr_InlineAsm(self, e: tir.InlineAsm):
+        args = [self.expr(a) for a in e.args]
+        fnty = ir.FunctionType(value_type(e.type), [a.type for a in args])
+        return self.b.call(ir.InlineAsm(fnty, e.ptx, e.constraints, side_effect=True), args)
+
     def expr_Op(self, e: tir.Op):
         args = [self.expr(a) for a in e.args]
         return nvvm_ops.lower_op(self, e, args)
@@ -523,34 +686,54 @@ class FunctionLowering:
         neg = b.icmp_signed("<", i, ir.Constant(I64, 0))
         return b.select(neg, b.add(i, extent), i)
 
-    def _indices(self, arr, indices):
-        out = []
+    def _indices(self, arr, indices, node=None):
+        """The i64 indices (negative ones wrapped); in debug mode each is bounds-checked against its
+        extent (a failure is reported, and the index clamped to 0).  Returns (indices, all_ok or None)."""
+        b = self.b
+        out, all_ok = [], None
         for d, ix in enumerate(indices):
             wrap = not (isinstance(ix, tir.Const) and ix.value >= 0)
-            out.append(self._index(self.expr(ix), ix.type, self.b.extract_value(arr, [1, d]), wrap))
-        return out
+            extent = b.extract_value(arr, [1, d])
+            raw = self.expr(ix)
+            i = self._index(raw, ix.type, extent, wrap)
+            if self.ml.debug and node is not None:
+                ok = b.icmp_unsigned("<", i, extent)
+                shown = i if ix.type.is_bool or ix.type.kind == "u" else \
+                    (b.sext(raw, I64) if raw.type.width < 64 else raw)
+                self._check(ok, "index", node.loc, None, [shown, extent, ir.Constant(I64, d)])
+                i = b.select(ok, i, ir.Constant(I64, 0))
+                all_ok = ok if all_ok is None else b.and_(all_ok, ok)
+            out.append(i)
+        return out, all_ok
 
-    def _byte_offset(self, arr, aty: T.Array, indices):
+    def _byte_offset(self, arr, aty: T.Array, indices, node=None):
         b = self.b
         off = ir.Constant(I64, 0)
-        for d, i in enumerate(self._indices(arr, indices)):
+        idx, ok = self._indices(arr, indices, node)
+        for d, i in enumerate(idx):
             off = b.add(off, b.mul(i, b.extract_value(arr, [2, d])))
-        return off
+        return off, ok
 
-    def element_ptr(self, array: tir.Expr, indices) -> ir.Value:
+    def element_ptr(self, array: tir.Expr, indices, node=None) -> ir.Value:
+        """Address of ``array[indices]``; with debug checks (``node`` given) a failed access goes to a
+        scratch word instead of out of bounds."""
         b = self.b
         arr = self.expr(array)
         aty = array.type
         data = b.extract_value(arr, 0)
         if aty.layout == "A":
-            off = self._byte_offset(arr, aty, indices)
-            return b.bitcast(b.gep(b.bitcast(data, I8.as_pointer()), [off], inbounds=True), data.type)
-        idx = self._indices(arr, indices)
-        dims = range(aty.ndim) if aty.layout == "C" else range(aty.ndim - 1, -1, -1)
-        lin = None
-        for d in dims:
-            lin = idx[d] if lin is None else b.add(b.mul(lin, b.extract_value(arr, [1, d])), idx[d])
-        return b.gep(data, [lin], inbounds=True)
+            off, ok = self._byte_offset(arr, aty, indices, node)
+            ptr = b.bitcast(b.gep(b.bitcast(data, I8.as_pointer()), [off], inbounds=True), data.type)
+        else:
+            idx, ok = self._indices(arr, indices, node)
+            dims = range(aty.ndim) if aty.layout == "C" else range(aty.ndim - 1, -1, -1)
+            lin = None
+            for d in dims:
+                lin = idx[d] if lin is None else b.add(b.mul(lin, b.extract_value(arr, [1, d])), idx[d])
+            ptr = b.gep(data, [lin], inbounds=True)
+        if ok is not None:
+            ptr = b.select(ok, ptr, self.ml.scratch(b, ptr.type))
+        return ptr
 
     # ------------------------------------------------------------- primitives
     def cast(self, v, src: T.Type, dst: T.Type):
@@ -566,8 +749,9 @@ class FunctionLowering:
         return nvvm_ops.arith(self, op, lhs, rhs, ty)
 
 
-def lower_kernel(func: tir.Function) -> ir.Module:
-    """The NVVM IR module of kernel ``func`` and every device function it calls."""
-    ml = ModuleLowering(func.name)
+def lower_kernel(func: tir.Function, options: dict | None = None) -> ModuleLowering:
+    """The NVVM IR module (``.module``) of kernel ``func`` and every device function it calls, with the
+    debug check sites (``.sites``) when ``options["debug"]``."""
+    ml = ModuleLowering(func.name, options)
     ml.kernel(func)
-    return ml.module
+    return ml

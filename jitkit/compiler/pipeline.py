@@ -33,6 +33,7 @@ class CompileResult:
     typed: object = None            # tir.Function (typed again on demand after a disk hit)
     pyfunc: object = None
     ltoir: bytes | None = None
+    sites: tuple = ()               # debug=True: (kind, Loc, message) per check site, 1-based ids
     from_disk: bool = False
     timings: dict = field(default_factory=dict)
     _ptx: str | None = None
@@ -94,24 +95,37 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
         meta, blobs = hit
         return CompileResult(meta["name"], meta["qualname"], argtypes, arch, options, blobs["ir"].decode(),
                              blobs["cubin"], frozenset(meta["written"]), pyfunc=pyfunc, from_disk=True,
-                             timings={"disk": time.perf_counter() - t0})
+                             sites=_load_sites(meta.get("sites", ())), timings={"disk": time.perf_counter() - t0})
     t1 = time.perf_counter()
     func, _ = type_kernel(pyfunc, argtypes)
     written = _written_indices(func)
     t2 = time.perf_counter()
     from .lower import lower_kernel  # llvmlite loads only when something must be compiled
-    ir_text = str(lower_kernel(func))
+    ml = lower_kernel(func, options)
+    ir_text = str(ml.module)
     t3 = time.perf_counter()
     ltoir = toolchain.nvvm_compile(ir_text, arch, lto=True, name=func.qualname, options=options)
     t4 = time.perf_counter()
-    cubin = toolchain.link([("ltoir", ltoir, func.name)], arch, name=func.qualname)
+    cubin = toolchain.link([("ltoir", ltoir, func.name)], arch, name=func.qualname,
+                           options=toolchain.link_options(options))
     t5 = time.perf_counter()
-    cache.store(key, {"name": func.name, "qualname": func.qualname, "written": sorted(written)},
+    sites = tuple(ml.sites)
+    cache.store(key, {"name": func.name, "qualname": func.qualname, "written": sorted(written),
+                      "sites": _dump_sites(sites)},
                 {"ir": ir_text.encode(), "cubin": cubin})
     return CompileResult(func.name, func.qualname, argtypes, arch, options, ir_text, cubin, written,
-                         typed=func, ltoir=ltoir, pyfunc=pyfunc,
+                         typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites,
                          timings={"key": t1 - t0, "typed": t2 - t1, "nvvm": t3 - t2, "ltoir": t4 - t3,
                                   "cubin": t5 - t4})
+
+
+def _dump_sites(sites) -> list:
+    return [[k, loc.filename, loc.line, loc.col, loc.source_line, loc.func, msg] for k, loc, msg in sites]
+
+
+def _load_sites(rows) -> tuple:
+    from ..errors import Loc
+    return tuple((k, Loc(f, line, col, src, fn), msg) for k, f, line, col, src, fn, msg in rows)
 
 
 def signature_str(argtypes: tuple) -> str:

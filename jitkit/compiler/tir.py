@@ -133,6 +133,24 @@ class TupleGet(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class Print(Expr):
+    """``print(...)``: ``parts`` are literal strings and scalar expressions, in output order
+    (separators and the line end already inserted).  Scalars print as Python would, except
+    floats, which use C's ``%g``."""
+    parts: list
+
+
+@dataclass(eq=False, slots=True)
+class InlineAsm(Expr):
+    """``jk.asm(ptx, constraints, result_type, *args, sim=fn)``: inline PTX (``sim``: the simulator's
+    NumPy stand-in, or None)."""
+    ptx: str
+    constraints: str
+    args: list
+    sim: object = None
+
+
+@dataclass(eq=False, slots=True)
 class Op(Expr):
     """An intrinsic operation named by ``name``; see the backends' tables."""
     name: str
@@ -171,6 +189,13 @@ class Store(Stmt):
 @dataclass(eq=False, slots=True)
 class ExprStmt(Stmt):
     value: Expr
+
+
+@dataclass(eq=False, slots=True)
+class Assert(Stmt):
+    """``assert cond, "message"``: checked on the simulator and with ``debug=True`` on the GPU."""
+    cond: Expr
+    message: str | None
 
 
 @dataclass(eq=False, slots=True)

@@ -162,6 +162,11 @@ class Module:
     def function(self, symbol: str):
         return check(_drv().cuModuleGetFunction(self.handle, symbol.encode()), "cuModuleGetFunction", self.name)
 
+    def global_ptr(self, symbol: str) -> tuple:
+        """(device pointer, size in bytes) of a module-scope variable."""
+        ptr, size = check(_drv().cuModuleGetGlobal(self.handle, symbol.encode()), "cuModuleGetGlobal", self.name)
+        return int(ptr), int(size)
+
 
 def _unload(handle):
     try:
@@ -207,6 +212,11 @@ def memcpy_htod(dst: int, src_host_ptr: int, nbytes: int, stream: int = 0) -> No
 def memcpy_dtoh(dst_host_ptr: int, src: int, nbytes: int, stream: int = 0) -> None:
     if nbytes:
         check(_drv().cuMemcpyDtoHAsync(dst_host_ptr, src, nbytes, stream), "cuMemcpyDtoHAsync", last_kernel[0])
+
+
+def memset_d8(dst: int, value: int, nbytes: int, stream: int = 0) -> None:
+    if nbytes:
+        check(_drv().cuMemsetD8Async(dst, value, nbytes, stream), "cuMemsetD8Async", last_kernel[0])
 
 
 def stream_synchronize(stream: int = 0) -> None:

@@ -149,13 +149,33 @@ def check_arch(arch: str) -> tuple:
     return f"sm_{m[1]}{m[2]}", f"compute_{m[1]}{m[2]}"
 
 
+_FASTMATH = ["-ftz=1", "-prec-sqrt=0", "-prec-div=0", "-fma=1"]
+
+
 def _nvvm_options(arch: str, lto: bool, options: dict) -> list:
     _, compute = check_arch(arch)
     opts = [f"-arch={compute}", f"-opt={options.get('opt', 3)}"]
     if options.get("fastmath"):
-        opts += ["-ftz=1", "-prec-sqrt=0", "-prec-div=0", "-fma=1"]
+        opts += _FASTMATH
+    if options.get("lineinfo") or options.get("debug"):
+        opts.append("-generate-line-info")
     if lto:
         opts.append("-gen-lto")
+    return opts
+
+
+def link_options(options: dict) -> list:
+    """nvJitLink options for jit ``options``.  With -lto, code generation happens in nvJitLink, so the
+    floating-point mode must be given here too (libNVVM's -prec-div=0 alone leaves IEEE division)."""
+    opts = []
+    if options.get("fastmath"):
+        opts += _FASTMATH
+    if options.get("max_registers"):
+        opts.append(f"-maxrregcount={int(options['max_registers'])}")
+    if options.get("lineinfo") or options.get("debug"):
+        opts.append("-lineinfo")
+    if "opt" in options:
+        opts.append(f"-O{min(int(options['opt']), 3)}")
     return opts
 
 
@@ -247,21 +267,30 @@ def verify(ir_text: str, arch: str = "sm_90") -> None:
         nvvm.destroy_program(prog)
 
 
-def disassemble(cubin: bytes) -> str:
-    """SASS of a cubin via nvdisasm (or cuobjdump) from the cuda-toolkit wheels or CUDA_HOME."""
+def resource_usage(cubin: bytes) -> dict:
+    """Per kernel: registers, shared/local/stack bytes, from ``cuobjdump -res-usage`` (cuda-toolkit wheel)."""
+    out = _run_binary_utility("cuobjdump", ["-res-usage"], cubin)
+    usage, current = {}, None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Function "):
+            current = usage.setdefault(line[len("Function "):].rstrip(":"), {})
+        elif current is not None and line.startswith("REG:"):
+            fields = dict(f.split(":", 1) for f in line.split() if ":" in f)
+            current.update(registers=int(fields["REG"]), shared_bytes=int(fields["SHARED"]),
+                           local_bytes=int(fields["LOCAL"]), stack_bytes=int(fields["STACK"]))
+    return usage
+
+
+def _run_binary_utility(name: str, args: list, cubin: bytes) -> str:
     import shutil
     import subprocess
     import tempfile
 
     import cuda.pathfinder as pf
-    tool = pf.find_nvidia_binary_utility("nvdisasm") or shutil.which("nvdisasm")
-    args = ["-c", "-g"] if tool else None
+    tool = pf.find_nvidia_binary_utility(name) or shutil.which(name)
     if tool is None:
-        tool = pf.find_nvidia_binary_utility("cuobjdump") or shutil.which("cuobjdump")
-        args = ["-sass"]
-    if tool is None:
-        raise ToolchainError("no SASS disassembler found: pip install 'cuda-toolkit[nvdisasm]==13.*' "
-                             "(or put nvdisasm/cuobjdump on PATH)")
+        raise ToolchainError(f"{name} not found: pip install 'cuda-toolkit[{name}]==13.*' (or put it on PATH)")
     with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as f:
         f.write(cubin)
         path = f.name
@@ -270,5 +299,18 @@ def disassemble(cubin: bytes) -> str:
     finally:
         os.unlink(path)
     if res.returncode != 0:
-        raise ToolchainError(f"{os.path.basename(tool)} failed ({res.returncode})", res.stderr)
+        raise ToolchainError(f"{name} failed ({res.returncode})", res.stderr)
     return res.stdout
+
+
+def disassemble(cubin: bytes) -> str:
+    """SASS of a cubin via nvdisasm (or cuobjdump) from the cuda-toolkit wheels or PATH."""
+    import shutil
+
+    import cuda.pathfinder as pf
+    if pf.find_nvidia_binary_utility("nvdisasm") or shutil.which("nvdisasm"):
+        return _run_binary_utility("nvdisasm", ["-c", "-g"], cubin)
+    if pf.find_nvidia_binary_utility("cuobjdump") or shutil.which("cuobjdump"):
+        return _run_binary_utility("cuobjdump", ["-sass"], cubin)
+    raise ToolchainError("no SASS disassembler found: pip install 'cuda-toolkit[nvdisasm]==13.*' "
+                         "(or put nvdisasm/cuobjdump on PATH)")

@@ -13,6 +13,8 @@ barriers hold by construction.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ... import types as T
@@ -180,6 +182,14 @@ class Executor:
         full = self._full_index(arr, s.indices, m, fr, s)
         v = np.broadcast_to(np.asarray(self.eval(s.value, m, fr), arr.base.dtype), (self.n,))
         arr.base[tuple(np.broadcast_to(ix, (self.n,))[m] for ix in full)] = v[m]
+
+    def s_Assert(self, s, m, fr):
+        ok = np.broadcast_to(self.eval(s.cond, m, fr), (self.n,))
+        bad = m & ~ok
+        if bad.any():
+            lane = int(np.argmax(bad))
+            raise AssertionError(f"{s.message or 'assertion failed'} in kernel {self.name}, block "
+                                 f"{self._block_str(lane)}, thread {self._thread_str(lane)}\n{s.loc.format()}")
 
     def s_If(self, s, m, fr):
         c = np.broadcast_to(self.eval(s.cond, m, fr), (self.n,))
@@ -386,6 +396,34 @@ class Executor:
             old[lane] = cur
             base[at] = ops.atomic_update(e.op, cur, *(a[j] for a in args))
         return old
+
+    def e_Print(self, e, m, fr):
+        """One line per active thread, in thread order, formatted as the GPU's vprintf would."""
+        vals = [None if isinstance(p, str) else np.broadcast_to(self.eval(p, m, fr), (self.n,)) for p in e.parts]
+        out = []
+        for lane in np.nonzero(m)[0]:
+            text = []
+            for p, v in zip(e.parts, vals):
+                if v is None:
+                    text.append(p)
+                elif p.type.is_bool:
+                    text.append("True" if v[lane] else "False")
+                elif p.type.is_float:
+                    text.append("%g" % float(v[lane]))
+                else:
+                    text.append(str(int(v[lane])))
+            out.append("".join(text))
+        sys.stdout.write("".join(out))
+        return None
+
+    def e_InlineAsm(self, e, m, fr):
+        if e.sim is None:
+            raise NotImplementedError(f"kernel {self.name} uses inline PTX, which the CPU simulator cannot run; "
+                                      f"give jk.asm(..., sim=fn) a NumPy equivalent\n{e.loc.format()}")
+        args = [np.broadcast_to(self.eval(a, m, fr), (self.n,)) for a in e.args]
+        out = e.sim(*args)
+        return None if isinstance(e.type, T.NoneType) else np.broadcast_to(np.asarray(out), (self.n,)).astype(
+            e.type.dtype)
 
     def e_MakeTuple(self, e, m, fr):
         return tuple(self.eval(x, m, fr) for x in e.items)
