@@ -334,7 +334,7 @@ class Dispatcher:
             if i in self._constexpr:
                 tys.append(self._literal(a, i))
                 continue
-            if not isinstance(a, (np.ndarray, np.generic, bool, int, float, tuple)):
+            if not isinstance(a, (np.ndarray, np.generic, bool, int, float, complex, tuple)):
                 raise TypeError(f"argument {i}: jitkit cannot pass {type(a).__qualname__} to {self.__qualname__} on "
                                 "the CPU simulator, which runs on NumPy arrays and numbers (use the GPU target "
                                 "for device arrays)")

@@ -18,7 +18,7 @@ import numpy as np
 __all__ = [
     "Type", "Scalar", "Array", "Tuple", "NoneType", "Literal",
     "boolean", "bool_", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+    "uint8", "uint16", "uint32", "uint64", "float32", "float64", "complex64", "complex128",
     "none", "scalar_from_dtype", "promote", "SCALARS",
 ]
 
@@ -65,12 +65,13 @@ class Type:
 
 
 class Scalar(Type):
-    """A numeric or boolean scalar: kind 'b' (bool), 'i' (signed), 'u' (unsigned), 'f' (float)."""
+    """A numeric or boolean scalar: kind 'b' (bool), 'i' (signed), 'u' (unsigned), 'f' (float),
+    'c' (complex; ``bits`` is the whole value, two floats of ``bits // 2``)."""
 
     __slots__ = ("kind", "bits", "name", "dtype")
 
     def _init(self, kind: str, bits: int):
-        name = {"b": "bool", "i": f"int{bits}", "u": f"uint{bits}", "f": f"float{bits}"}[kind]
+        name = {"b": "bool", "i": f"int{bits}", "u": f"uint{bits}", "f": f"float{bits}", "c": f"complex{bits}"}[kind]
         self._set(kind=kind, bits=bits, name=name, dtype=np.dtype(name))
 
     @property
@@ -88,6 +89,15 @@ class Scalar(Type):
     @property
     def is_bool(self) -> bool:
         return self.kind == "b"
+
+    @property
+    def is_complex(self) -> bool:
+        return self.kind == "c"
+
+    @property
+    def part(self) -> "Scalar":
+        """The float type of a complex type's real and imaginary parts."""
+        return Scalar("f", self.bits // 2)
 
     @property
     def itemsize(self) -> int:
@@ -181,9 +191,10 @@ boolean = bool_ = Scalar("b", 8)
 int8, int16, int32, int64 = (Scalar("i", b) for b in (8, 16, 32, 64))
 uint8, uint16, uint32, uint64 = (Scalar("u", b) for b in (8, 16, 32, 64))
 float32, float64 = Scalar("f", 32), Scalar("f", 64)
+complex64, complex128 = Scalar("c", 64), Scalar("c", 128)
 none = NoneType()
 
-SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64)
+SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, complex64, complex128)
 _BY_DTYPE = {t.dtype: t for t in SCALARS}
 
 
@@ -209,7 +220,9 @@ def promote(a: Scalar, b: Scalar, a_weak: bool = False, b_weak: bool = False) ->
     """
     if a_weak != b_weak:
         strong, weak = (b, a) if a_weak else (a, b)
-        if weak.is_float and not strong.is_float:
+        if weak.is_complex and not strong.is_complex:   # NEP 50: keeps float32 precision
+            return complex64 if strong is float32 else complex128
+        if weak.is_float and not (strong.is_float or strong.is_complex):
             return float64
         if weak.is_int and strong.is_bool:
             return int64

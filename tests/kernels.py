@@ -8,6 +8,7 @@ from the inputs with numpy (float64 where that is the truth).  The test tiers
 
 from __future__ import annotations
 
+import cmath
 import math
 import operator
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ def rand(rng, dtype, n, lo=-50, hi=50, nonzero=False):
 
 def poison(shape, dtype):
     dt = np.dtype(dtype)
-    if dt.kind == "f":
+    if dt.kind in "fc":
         return np.full(shape, np.nan, dt)
     if dt == np.bool_:
         return np.zeros(shape, dt)
@@ -1000,5 +1001,48 @@ for _tpb, _extra in ((64, 0), (96, 40), (128, 64 * 1024)):   # the last needs th
     case(f"dynamic-shared-{_tpb}-{_extra}", dyn_reverse, lambda r, m=_dyn_make: m(r)[:3], (1, 2),
          lambda a, tpb=_tpb, extra=_extra: _dynshared_ref(tpb)(a + [tpb * 4 + extra]),
          launch=lambda a, tpb=_tpb, extra=_extra: (-(-a[0].size // tpb), tpb, 0, tpb * 4 + extra))
+
+
+# ------------------------------------------------------------------ complex numbers
+@jk.jit
+def complex_ops(z, w, s, out, flags):
+    i = jk.grid(1)
+    if i < z.size:
+        a = z[i]
+        b = w[i]
+        out[i, 0] = a + b - s
+        out[i, 1] = a * b - 2j
+        out[i, 2] = a / b
+        out[i, 3] = cmath.exp(a) + cmath.sqrt(b)
+        out[i, 4] = cmath.log(a) * a.conjugate()
+        out[i, 5] = a ** 2 + a ** b
+        out[i, 6] = complex(abs(a), cmath.phase(b)) + a.real - a.imag
+        out[i, 7] = cmath.sin(a) + cmath.cos(b) + cmath.rect(2.0, 0.5) + (-a)
+        r, phi = cmath.polar(b)
+        out[i, 8] = r + phi * 1j
+        flags[i, 0] = a == b
+        flags[i, 1] = a != a * 1
+        flags[i, 2] = bool(a - a)
+        flags[i, 3] = cmath.isfinite(a) and not cmath.isnan(b) and not cmath.isinf(a)
+
+
+def _complex_ref(a):
+    z, w, s = (np.asarray(v).astype(np.complex128) for v in a[:3])
+    out = np.stack([z + w - s, z * w - 2j, z / w, np.exp(z) + np.sqrt(w), np.log(z) * np.conj(z), z ** 2 + z ** w,
+                    np.abs(z) + 1j * np.angle(w) + z.real - z.imag, np.sin(z) + np.cos(w) + 2 * np.exp(0.5j) - z,
+                    np.abs(w) + 1j * np.angle(w)], axis=1)
+    flags = np.stack([z == w, np.zeros(z.size, bool), np.zeros(z.size, bool), np.ones(z.size, bool)], axis=1)
+    return [out, flags]
+
+
+for _t, _tol in ((np.complex64, 2e-5), (np.complex128, 1e-12)):
+    def _cmake(r, t=_t):
+        n = 333
+        z = (r.normal(size=n) + 1j * r.normal(size=n)).astype(t)
+        w = (r.normal(size=n) + 1j * r.normal(size=n)).astype(t)
+        w[:5] = z[:5]
+        return [z, w, t(0.5 - 0.25j), poison((n, 9), t), np.ones((n, 4), np.bool_)]
+    case(f"complex-arith-cmath-{np.dtype(_t).name}", complex_ops, _cmake, (3, 4), _complex_ref,
+         rtol=_tol, atol=_tol * 10)
 
 CASE_BY_NAME = {c.name: c for c in CASES}

@@ -33,9 +33,9 @@ def _check(case, got, want):
     got = np.asarray(got)
     want = np.asarray(want)
     assert got.shape == want.shape, (got.shape, want.shape)
-    if got.dtype.kind == "f":
+    if got.dtype.kind in "fc":
         assert not np.isnan(got).any() or np.isnan(want).any(), "outputs left unwritten (poison NaN)"
-        np.testing.assert_allclose(got, want.astype(got.dtype) if want.dtype.kind != "f" else want,
+        np.testing.assert_allclose(got, want.astype(got.dtype) if want.dtype.kind not in "fc" else want,
                                    rtol=case.rtol, atol=case.atol)
     else:
         np.testing.assert_array_equal(got, want.astype(got.dtype))

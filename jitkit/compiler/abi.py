@@ -3,7 +3,7 @@
 Lowering (which declares the kernel's parameters) and the runtime packer
 (which fills them at launch) both read this table, so they cannot drift.
 
-- scalar: one parameter of its own type (bool as one byte)
+- scalar: one parameter of its own type (bool as one byte); complex as two (real, imaginary)
 - array:  data pointer, then ``ndim`` int64 extents; arrays of layout 'A'
           also pass ``ndim`` int64 strides in bytes
 - tuple:  its items, flattened in order
@@ -20,7 +20,7 @@ PTR = "ptr"
 def param_slots(ty: T.Type) -> list:
     """Flat parameter slots of one argument: ``T.Scalar`` instances or ``PTR``."""
     if isinstance(ty, T.Scalar):
-        return [ty]
+        return [ty.part, ty.part] if ty.is_complex else [ty]
     if isinstance(ty, T.Array):
         n = ty.ndim * (2 if ty.layout == "A" else 1)
         return [PTR] + [T.int64] * n

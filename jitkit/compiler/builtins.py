@@ -9,6 +9,7 @@ names.  Anything not in the table is a located error, never a fall-through.
 from __future__ import annotations
 
 import builtins
+import cmath
 import math
 import operator
 
@@ -58,10 +59,23 @@ def _arity(typer, node, args, n, what):
         raise typer.err(TypingError, f"{what} takes {n} argument{'s' * (n != 1)}, got {len(args)}", node)
 
 
-def _scalars(typer, node, args, what):
+def _scalars(typer, node, args, what, complex_ok=False):
     for a in args:
         if not isinstance(a.type, T.Scalar):
             raise typer.err(TypingError, f"{what} needs numeric arguments, got {a.type}", node)
+        if a.type.is_complex and not complex_ok:
+            raise typer.err(TypingError, f"{what} needs real arguments, got {a.type}", node,
+                            "use cmath for complex functions, or z.real / abs(z)")
+
+
+class BoundMethod:
+    """``z.conjugate`` before it is called."""
+
+    __slots__ = ("value", "name")
+
+    def __init__(self, value, name):
+        self.value = value
+        self.name = name
 
 
 def _plain_call(typer, node, args, kwargs, what, n):
@@ -115,8 +129,12 @@ def _minmax(name):
 
 
 def _abs(typer, node, args, kwargs):
-    _plain_call(typer, node, args, kwargs, "abs()", 1)
+    _no_kwargs(typer, node, kwargs, "abs()")
+    _arity(typer, node, args, 1, "abs()")
+    _scalars(typer, node, args, "abs()", complex_ok=True)
     x = args[0]
+    if x.type.is_complex:
+        return tir.Op(x.type.part, typer.loc(node), "complex.abs", [x])
     if isinstance(x, tir.Const) and typer.is_weak(x):
         return typer.const(abs(x.value), node)
     ty = T.int64 if x.type.is_bool else x.type
@@ -142,11 +160,61 @@ def _cast_to(ty: T.Scalar, what: str):
         _no_kwargs(typer, node, kwargs, what)
         if len(args) == 0 and ty is not T.boolean:
             return typer.const(0, node, ty)
+        if ty.is_complex and len(args) == 2:
+            return _make_complex(typer, node, args, ty, what)
         _arity(typer, node, args, 1, what)
-        _scalars(typer, node, args, what)
+        _scalars(typer, node, args, what, complex_ok=ty.is_bool or ty.is_complex)
         if ty is T.boolean:
             return typer.truth(args[0], node)
         return typer.mark(typer.convert(args[0], ty, node, explicit=True), False)
+    return rule
+
+
+def _make_complex(typer, node, args, ty, what):
+    _scalars(typer, node, args, what)
+    parts = [typer.convert(a, ty.part, node) for a in args]
+    return typer.mark(tir.Op(ty, typer.loc(node), "complex.make", parts), False)
+
+
+def _complex(typer, node, args, kwargs):
+    """``complex(re=0, im=0)``: complex128 (like numba), from real parts."""
+    _no_kwargs(typer, node, kwargs, "complex()")
+    if len(args) > 2:
+        raise typer.err(TypingError, "complex() takes at most 2 arguments", node)
+    if len(args) == 1 and args[0].type.is_complex:
+        return typer.convert(args[0], T.complex128, node)
+    args = list(args) + [typer.const(0.0, node)] * (2 - len(args))
+    return _make_complex(typer, node, args, T.complex128, "complex()")
+
+
+CMATH_FUNCS = ("exp", "log", "sqrt", "sin", "cos", "phase", "isnan", "isinf", "isfinite", "rect", "polar")
+
+
+def _cmath(name):
+    def rule(typer, node, args, kwargs):
+        what = f"cmath.{name}()"
+        _no_kwargs(typer, node, kwargs, what)
+        if name == "rect":
+            _arity(typer, node, args, 2, what)
+            _scalars(typer, node, args, what)
+            ty = T.promote(args[0].type, args[1].type, typer.is_weak(args[0]), typer.is_weak(args[1]))
+            ty = ty if ty.is_float else T.float64
+            cty = T.complex64 if ty is T.float32 else T.complex128
+            return tir.Op(cty, typer.loc(node), "cmath.rect", [typer.convert(a, ty, node) for a in args])
+        _arity(typer, node, args, 1, what)
+        _scalars(typer, node, args, what, complex_ok=True)
+        z = args[0]
+        cty = z.type if z.type.is_complex else (T.complex64 if z.type is T.float32 else T.complex128)
+        z = typer.convert(z, cty, node)
+        loc = typer.loc(node)
+        if name in ("isnan", "isinf", "isfinite"):
+            return tir.Op(T.boolean, loc, f"cmath.{name}", [z])
+        if name == "phase":
+            return tir.Op(cty.part, loc, "cmath.phase", [z])
+        if name == "polar":
+            items = [tir.Op(cty.part, loc, "complex.abs", [z]), tir.Op(cty.part, loc, "cmath.phase", [z])]
+            return tir.MakeTuple(T.Tuple((cty.part, cty.part)), loc, items)
+        return tir.Op(cty, loc, f"cmath.{name}", [z])
     return rule
 
 
@@ -210,7 +278,7 @@ def _syncthreads(typer, node, args, kwargs):
 
 def _warp_value(typer, node, v, what):
     t = v.type
-    if not (isinstance(t, T.Scalar) and not t.is_bool and t.bits in (32, 64)):
+    if not (isinstance(t, T.Scalar) and (t.is_int or t.is_float) and t.bits in (32, 64)):
         raise typer.err(TypingError, f"{what} works on 32- and 64-bit ints and floats, got {t}", node,
                         "convert first, e.g. jk.int32(x)")
     return v
@@ -301,6 +369,9 @@ def _build():
     }
     for fn, (kind, op) in _OPERATOR_FUNCS.items():
         table[fn] = _operator(kind, op)
+    table[builtins.complex] = _complex
+    for name in CMATH_FUNCS:
+        table[getattr(cmath, name)] = _cmath(name)
     for name in MATH_FUNCS:
         fn = getattr(math, name, None)
         if fn is not None:

@@ -220,6 +220,10 @@ class FunctionTyper:
         """``e`` as a value of ``ty`` (a Cast node, or a folded literal)."""
         if e.type is ty:
             return e
+        if isinstance(ty, T.Scalar) and isinstance(e.type, T.Scalar) and e.type.is_complex \
+                and not (ty.is_complex or ty.is_bool):
+            raise self.err(TypingError, f"cannot convert {e.type} to {ty}", node,
+                           "take z.real, z.imag or abs(z)")
         if isinstance(ty, T.Scalar) and isinstance(e.type, T.Scalar):
             if isinstance(e, tir.Const) and self.is_weak(e) and not (ty.is_bool and not explicit):
                 return self.mark(tir.Const(ty, e.loc, self._convert_literal(e.value, ty, node, explicit)), True)
@@ -236,6 +240,8 @@ class FunctionTyper:
     def _convert_literal(self, value, ty: T.Scalar, node, explicit: bool):
         if ty.is_bool:
             return bool(value)
+        if ty.is_complex:
+            return complex(value)
         if ty.is_float:
             return float(value)
         if isinstance(value, float):
@@ -481,7 +487,7 @@ class FunctionTyper:
             raise self.err(TypingError, "range() takes 1 to 3 positional arguments", it)
         args = [self.rexpr(a) for a in it.args]
         for a, n in zip(args, it.args):
-            if not (isinstance(a.type, T.Scalar) and not a.type.is_float):
+            if not (isinstance(a.type, T.Scalar) and (a.type.is_int or a.type.is_bool)):
                 raise self.err(TypingError, f"range() needs integer arguments, got {a.type}", n)
         if len(args) == 1:
             args = [self.const(0, it)] + args
@@ -559,7 +565,7 @@ class FunctionTyper:
 
     def expr_Constant(self, node):
         v = node.value
-        if isinstance(v, (bool, int, float)):
+        if isinstance(v, (bool, int, float, complex)):
             return self.const(v, node)
         if v is None:
             return tir.Const(T.none, self.loc(node), None)
@@ -642,6 +648,12 @@ class FunctionTyper:
                 return self.const(ty.dtype.itemsize, node)
             if attr == "dtype":  # a compile-time type: usable in casts and array allocations
                 return Static(ty.dtype)
+        if isinstance(ty, T.Scalar) and attr in ("real", "imag", "conjugate"):
+            if attr == "conjugate":
+                return Static(B.BoundMethod(base, attr))
+            if ty.is_complex:
+                return tir.Op(ty.part, loc, f"complex.{attr}", [base])
+            return base if attr == "real" else self.const(0, node, ty)
         raise self.err(TypingError, f"{ty} has no attribute {attr!r} in kernels", node,
                        "arrays support .shape, .size, .ndim, .strides, .itemsize, .dtype" if isinstance(ty, T.Array) else None)
 
@@ -658,7 +670,7 @@ class FunctionTyper:
             else:
                 out.append(e)
         for e in out:
-            if not (isinstance(e.type, T.Scalar) and not e.type.is_float):
+            if not (isinstance(e.type, T.Scalar) and (e.type.is_int or e.type.is_bool)):
                 raise self.err(TypingError, f"array indices must be integers, got {e.type}", sl,
                                "convert with int(x)")
         if len(out) > arr.type.ndim:
@@ -765,6 +777,11 @@ class FunctionTyper:
         target = fn.value
         if is_dispatcher(target):
             return self.call_jit(node, target)
+        if isinstance(target, B.BoundMethod):
+            if node.args or node.keywords:
+                raise self.err(TypingError, f"{target.name}() takes no arguments", node)
+            z = target.value
+            return tir.Op(z.type, self.loc(node), "complex.conj", [z]) if z.type.is_complex else z
         if getattr(target, "name", "").startswith("atomic.") and isinstance(target, I._Intrinsic):
             return self.atomic(node, target.name[7:])
         if target is print:

@@ -194,13 +194,15 @@ def _flat_param_types(ty: T.Type) -> list:
     slots = abi.param_slots(ty)
     if isinstance(ty, T.Array):
         return [memory_type(ty.dtype).as_pointer()] + [I64] * (len(slots) - 1)
-    return [memory_type(ty)]
+    return [memory_type(s) for s in slots]
 
 
 def _unflatten(b: ir.IRBuilder, ty: T.Type, args) -> ir.Value:
     """Rebuild the register value of one argument from its flat kernel parameters."""
     if isinstance(ty, T.Scalar):
         v = next(args)
+        if ty.is_complex:
+            return nvvm_ops.make_complex(b, ty, v, next(args))
         return b.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if ty.is_bool else v
     if isinstance(ty, T.Tuple):
         agg = ir.Constant(value_type(ty), ir.Undefined)
@@ -400,6 +402,10 @@ class FunctionLowering:
             return None
         if e.type.is_bool:
             return ir.Constant(I1, int(bool(e.value)))
+        if e.type.is_complex:
+            z = complex(e.value)
+            part = value_type(e.type.part)
+            return ir.Constant(value_type(e.type), [ir.Constant(part, z.real), ir.Constant(part, z.imag)])
         if e.type.is_float:
             return ir.Constant(value_type(e.type), float(e.value))
         return ir.Constant(value_type(e.type), int(e.value) & ((1 << e.type.bits) - 1))
@@ -430,6 +436,10 @@ class FunctionLowering:
             return b.xor(v, ir.Constant(I1, 1))
         if e.op == "invert":
             return b.xor(v, ir.Constant(v.type, -1))
+        if e.type.is_complex:
+            p = value_type(e.type.part)
+            neg = [b.fsub(ir.Constant(p, -0.0), b.extract_value(v, k)) for k in (0, 1)]
+            return nvvm_ops.make_complex(b, e.type, *neg)
         if e.type.is_float:  # fneg is LLVM 8+; libNVVM's LLVM 7 dialect wants fsub -0.0
             return b.fsub(ir.Constant(v.type, -0.0), v)
         return b.sub(ir.Constant(v.type, 0), v)
@@ -642,6 +652,11 @@ class FunctionLowering:
             if ty.is_bool:
                 fmt.append("%s")
                 vals.append(b.select(v, self.ml.cstring(b, "True"), self.ml.cstring(b, "False")))
+            elif ty.is_complex:   # Python's (1+2j)
+                fmt.append("(%g%+gj)")
+                for k in (0, 1):
+                    part = b.extract_value(v, k)
+                    vals.append(b.fpext(part, ir.DoubleType()) if ty.bits < 128 else part)
             elif ty.is_float:
                 fmt.append("%g")
                 vals.append(b.fpext(v, ir.DoubleType()) if ty.bits < 64 else v)

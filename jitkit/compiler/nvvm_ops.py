@@ -23,6 +23,9 @@ def value_type(ty: T.Type) -> ir.Type:
     if isinstance(ty, T.Scalar):
         if ty.is_bool:
             return I1
+        if ty.is_complex:
+            part = value_type(ty.part)
+            return ir.LiteralStructType([part, part])
         if ty.is_float:
             return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
         return ir.IntType(ty.bits)
@@ -45,6 +48,8 @@ def truth(b: ir.IRBuilder, v, ty: T.Scalar):
     """Python truthiness: nonzero (NaN is true)."""
     if ty.is_bool:
         return v
+    if ty.is_complex:
+        return b.or_(truth(b, b.extract_value(v, 0), ty.part), truth(b, b.extract_value(v, 1), ty.part))
     if ty.is_float:
         return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0))
     return b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
@@ -64,6 +69,11 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
         raise TypeError(f"cannot cast {src} to {dst}")
     if dst.is_bool:
         return truth(b, v, src)
+    if dst.is_complex:
+        if src.is_complex:
+            re, im = b.extract_value(v, 0), b.extract_value(v, 1)
+            return make_complex(b, dst, cast(b, re, src.part, dst.part), cast(b, im, src.part, dst.part))
+        return make_complex(b, dst, cast(b, v, src, dst.part), ir.Constant(value_type(dst.part), 0.0))
     to = value_type(dst)
     if src.is_bool:
         return b.uitofp(v, to) if dst.is_float else b.zext(v, to)
@@ -80,7 +90,17 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
     return b.sext(v, to) if src.is_signed else b.zext(v, to)
 
 
+def make_complex(b: ir.IRBuilder, ty: T.Scalar, re, im):
+    agg = ir.Constant(value_type(ty), ir.Undefined)
+    return b.insert_value(b.insert_value(agg, re, 0), im, 1)
+
+
 def compare(b: ir.IRBuilder, op: str, lhs, rhs, ty: T.Scalar):
+    if ty.is_complex:  # typing allows only == and !=
+        p = ty.part
+        eq = b.and_(compare(b, "eq", b.extract_value(lhs, 0), b.extract_value(rhs, 0), p),
+                    compare(b, "eq", b.extract_value(lhs, 1), b.extract_value(rhs, 1), p))
+        return eq if op == "eq" else b.xor(eq, ir.Constant(I1, 1))
     if ty.is_float:
         if op == "ne":  # NaN != x is true in Python
             return b.fcmp_unordered("!=", lhs, rhs)
@@ -93,6 +113,8 @@ def compare(b: ir.IRBuilder, op: str, lhs, rhs, ty: T.Scalar):
 def arith(fl, op: str, lhs, rhs, ty: T.Scalar):
     """Binary arithmetic on two values of scalar type ``ty``."""
     b = fl.b
+    if ty.is_complex:
+        return _complex_arith(fl, op, lhs, rhs, ty)
     if ty.is_float:
         simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "truediv": b.fdiv}
         if op in simple:
@@ -113,6 +135,123 @@ def arith(fl, op: str, lhs, rhs, ty: T.Scalar):
         if op == "pow":
             return b.call(_ipow(fl.ml, ty), [lhs, rhs])
     raise CompileError(f"internal error: no lowering for {op} on {ty}")
+
+
+def _parts(b, z):
+    return b.extract_value(z, 0), b.extract_value(z, 1)
+
+
+def _complex_arith(fl, op, lhs, rhs, ty):
+    b = fl.b
+    (a, c_), (c, d) = _parts(b, lhs), _parts(b, rhs)
+    bb = c_
+    if op in ("add", "sub"):
+        f = b.fadd if op == "add" else b.fsub
+        return make_complex(b, ty, f(a, c), f(bb, d))
+    if op == "mul":
+        return make_complex(b, ty, b.fsub(b.fmul(a, c), b.fmul(bb, d)), b.fadd(b.fmul(a, d), b.fmul(bb, c)))
+    if op == "truediv":  # Smith's algorithm: no overflow from squaring the divisor
+        p = ty.part
+        absc, absd = _libdevice(fl, "fabs", p, [c]), _libdevice(fl, "fabs", p, [d])
+        big_c = b.fcmp_ordered(">=", absc, absd)
+        r1 = b.fdiv(d, c)
+        den1 = b.fadd(c, b.fmul(d, r1))
+        re1, im1 = b.fdiv(b.fadd(a, b.fmul(bb, r1)), den1), b.fdiv(b.fsub(bb, b.fmul(a, r1)), den1)
+        r2 = b.fdiv(c, d)
+        den2 = b.fadd(b.fmul(c, r2), d)
+        re2, im2 = b.fdiv(b.fadd(b.fmul(a, r2), bb), den2), b.fdiv(b.fsub(b.fmul(bb, r2), a), den2)
+        return make_complex(b, ty, b.select(big_c, re1, re2), b.select(big_c, im1, im2))
+    if op == "pow":  # z ** w = exp(w * log(z)); 0 ** w = 0 (w != 0), z ** 0 = 1
+        return _cexp(fl, _complex_arith(fl, "mul", rhs, _clog(fl, lhs, ty), ty), ty, zero_base=(lhs, rhs))
+    raise CompileError(f"internal error: no lowering for {op} on {ty}")
+
+
+def _cabs(fl, z, ty):
+    re, im = _parts(fl.b, z)
+    return _libdevice(fl, "hypot", ty.part, [re, im])
+
+
+def _clog(fl, z, ty):
+    re, im = _parts(fl.b, z)
+    return make_complex(fl.b, ty, _libdevice(fl, "log", ty.part, [_cabs(fl, z, ty)]),
+                        _libdevice(fl, "atan2", ty.part, [im, re]))
+
+
+def _cexp(fl, z, ty, zero_base=None):
+    b = fl.b
+    re, im = _parts(b, z)
+    p = ty.part
+    r = _libdevice(fl, "exp", p, [re])
+    out = make_complex(b, ty, b.fmul(r, _libdevice(fl, "cos", p, [im])), b.fmul(r, _libdevice(fl, "sin", p, [im])))
+    if zero_base is not None:
+        base, w = zero_base
+        zero = ir.Constant(value_type(p), 0.0)
+        base0 = b.and_(b.fcmp_ordered("==", b.extract_value(base, 0), zero),
+                       b.fcmp_ordered("==", b.extract_value(base, 1), zero))
+        w0 = b.and_(b.fcmp_ordered("==", b.extract_value(w, 0), zero), b.fcmp_ordered("==", b.extract_value(w, 1), zero))
+        one = make_complex(b, ty, ir.Constant(value_type(p), 1.0), zero)
+        out = b.select(base0, make_complex(b, ty, zero, zero), out)
+        out = b.select(w0, one, out)
+    return out
+
+
+def _complex_op(fl, name, e, args):
+    b = fl.b
+    ty = e.args[0].type if e.args else e.type
+    if name == "complex.make":
+        return make_complex(b, e.type, args[0], args[1])
+    z = args[0]
+    if name == "complex.real":
+        return b.extract_value(z, 0)
+    if name == "complex.imag":
+        return b.extract_value(z, 1)
+    if name == "complex.conj":
+        re, im = _parts(b, z)
+        return make_complex(b, ty, re, b.fsub(ir.Constant(im.type, -0.0), im))
+    if name == "complex.abs":
+        return _cabs(fl, z, ty)
+    if name == "cmath.rect":
+        r, phi = args
+        p = e.type.part
+        return make_complex(b, e.type, b.fmul(r, _libdevice(fl, "cos", p, [phi])),
+                            b.fmul(r, _libdevice(fl, "sin", p, [phi])))
+    re, im = _parts(b, z)
+    p = ty.part
+    if name == "cmath.phase":
+        return _libdevice(fl, "atan2", p, [im, re])
+    if name == "cmath.exp":
+        return _cexp(fl, z, ty)
+    if name == "cmath.log":
+        return _clog(fl, z, ty)
+    if name == "cmath.sqrt":  # sqrt(|z|) * exp(i * phase / 2), via the half-angle formulas (exact for reals)
+        m = _cabs(fl, z, ty)
+        half = ir.Constant(re.type, 0.5)
+        s = _libdevice(fl, "sqrt", p, [b.fmul(b.fadd(m, _libdevice(fl, "fabs", p, [re])), half)])
+        zero = ir.Constant(re.type, 0.0)
+        t = b.select(b.fcmp_ordered("==", s, zero), zero, b.fdiv(b.fmul(_libdevice(fl, "fabs", p, [im]), half), s))
+        pos = b.fcmp_ordered(">=", re, zero)
+        out_re = b.select(pos, s, t)
+        out_im = b.select(pos, _libdevice(fl, "copysign", p, [t, im]), _libdevice(fl, "copysign", p, [s, im]))
+        return make_complex(b, ty, out_re, out_im)
+    if name in ("cmath.sin", "cmath.cos"):
+        sin_re, cos_re = _libdevice(fl, "sin", p, [re]), _libdevice(fl, "cos", p, [re])
+        sinh_im, cosh_im = _libdevice(fl, "sinh", p, [im]), _libdevice(fl, "cosh", p, [im])
+        if name == "cmath.sin":
+            return make_complex(b, ty, b.fmul(sin_re, cosh_im), b.fmul(cos_re, sinh_im))
+        return make_complex(b, ty, b.fmul(cos_re, cosh_im), b.fsub(ir.Constant(re.type, -0.0), b.fmul(sin_re, sinh_im)))
+    if name in ("cmath.isnan", "cmath.isinf", "cmath.isfinite"):
+        f = name[6:]
+        a, c = _math_pred(fl, f, p, re), _math_pred(fl, f, p, im)
+        return b.and_(a, c) if f == "isfinite" else b.or_(a, c)
+    raise CompileError(f"internal error: no NVVM lowering for operation {name!r}", e.loc)
+
+
+def _math_pred(fl, fname, ty, x):
+    b = fl.b
+    if fname == "isnan":
+        return b.fcmp_unordered("uno", x, x)
+    a = _libdevice(fl, "fabs", ty, [x])
+    return b.fcmp_ordered("==" if fname == "isinf" else "<", a, ir.Constant(x.type, float("inf")))
 
 
 def _int_divmod(b, op, lhs, rhs, ty):
@@ -236,6 +375,8 @@ def lower_op(fl, e, args):
         return b.fptosi(_libdevice(fl, "rint", e.args[0].type, [x]), I64)
     if name.startswith("math."):
         return _math(fl, name[5:], e, args)
+    if name.startswith(("complex.", "cmath.")):
+        return _complex_op(fl, name, e, args)
     raise CompileError(f"internal error: no NVVM lowering for operation {name!r}", e.loc)
 
 
@@ -243,12 +384,8 @@ def _math(fl, fname: str, e, args):
     b = fl.b
     ty = e.args[0].type
     x = args[0]
-    if fname == "isnan":
-        return b.fcmp_unordered("uno", x, x)
-    if fname in ("isinf", "isfinite"):
-        a = _libdevice(fl, "fabs", ty, [x])
-        inf = ir.Constant(x.type, float("inf"))
-        return b.fcmp_ordered("==" if fname == "isinf" else "<", a, inf)
+    if fname in ("isnan", "isinf", "isfinite"):
+        return _math_pred(fl, fname, ty, x)
     if fname in ("floor", "ceil", "trunc"):
         return b.fptosi(_libdevice(fl, fname, ty, [x]), I64)
     if fname in ("degrees", "radians"):

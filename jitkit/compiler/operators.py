@@ -49,6 +49,8 @@ def literal_type(value) -> T.Scalar:
         raise OverflowError(f"integer literal {value} does not fit in 64 bits")
     if isinstance(value, float):
         return T.float64
+    if isinstance(value, complex):
+        return T.complex128
     raise TypeError(value)
 
 
@@ -65,7 +67,7 @@ def binop(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
     if lw and rw and isinstance(lhs, tir.Const) and isinstance(rhs, tir.Const):
         return _fold(typer, node, op, lhs.value, rhs.value)
     if op in _INT_ONLY:
-        if lt.is_float or rt.is_float:
+        if not (lt.is_int or lt.is_bool) or not (rt.is_int or rt.is_bool):
             raise typer.err(TypingError, f"operator {SYMBOL[op]!r} needs integer or bool operands, "
                             f"got {lt} and {rt}", node, "convert with int(x) first")
         if op in ("lshift", "rshift"):
@@ -79,7 +81,9 @@ def binop(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
     ty = T.promote(lt, rt, lw, rw)
     if ty.is_bool:
         ty = T.int64
-    if op == "truediv" and not ty.is_float:
+    if ty.is_complex and op in ("floordiv", "mod"):
+        raise typer.err(TypingError, f"operator {SYMBOL[op]!r} is not defined for complex numbers", node)
+    if op == "truediv" and not (ty.is_float or ty.is_complex):
         ty = T.float64
     if op == "pow" and ty.is_float and rt.is_int and not rw:
         # float ** int: keep the integer exponent (lowered to powi or repeated multiply)
@@ -105,6 +109,9 @@ def compare(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
     if lw and rw and isinstance(lhs, tir.Const) and isinstance(rhs, tir.Const):
         return typer.const(bool(_PYOPS[op](lhs.value, rhs.value)), node)
     ty = T.promote(lt, rt, lw, rw)
+    if ty.is_complex and op not in ("eq", "ne"):
+        raise typer.err(TypingError, f"complex numbers are not ordered: {SYMBOL[op]!r} is not supported", node,
+                        "compare abs(z) or z.real")
     for e, w in ((lhs, lw), (rhs, rw)):
         # NumPy 2: a Python int outside the other operand's range compares by value
         if w and isinstance(e, tir.Const) and ty.is_int and not _fits(e.value, ty):
@@ -129,7 +136,7 @@ def unary(typer, node, op: str, operand: tir.Expr) -> tir.Expr:
     if isinstance(operand, tir.Const) and weak:
         value = {"neg": operator.neg, "pos": operator.pos, "invert": operator.invert}[op](operand.value)
         return typer.const(value, node)
-    if op == "invert" and ty.is_float:
+    if op == "invert" and not (ty.is_int or ty.is_bool):
         raise typer.err(TypingError, f"operator '~' needs an integer or bool operand, got {ty}", node)
     if ty.is_bool:  # Python: -True == -1, ~True == -2
         ty = T.int64

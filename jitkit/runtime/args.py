@@ -207,9 +207,17 @@ def _py_float(a, vals, staged, stream, index):
     return T.float64
 
 
+def _py_complex(a, vals, staged, stream, index):
+    vals += (a.real, a.imag)
+    return T.complex128
+
+
 def _np_scalar(a, vals, staged, stream, index):
     ty = T.scalar_from_dtype(a.dtype)
-    vals.append(a.item())
+    if ty.is_complex:
+        vals += (float(a.real), float(a.imag))
+    else:
+        vals.append(a.item())
     return ty
 
 
@@ -221,7 +229,8 @@ def _tuple(a, vals, staged, stream, index):
     return T.Tuple(tuple(items))
 
 
-_HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, np.ndarray: _numpy, tuple: _tuple}
+_HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, complex: _py_complex, np.ndarray: _numpy,
+                   tuple: _tuple}
 for _t in T.SCALARS:
     _HANDLERS[_t.dtype.type] = _np_scalar
 

@@ -75,7 +75,7 @@ def _kind(a):
         return _cupy_array
     if mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter") and a.is_cuda:
         return _torch_tensor
-    if cls in (bool, int, float) or (isinstance(a, np.generic) and not isinstance(a, (np.str_, np.bytes_))):
+    if cls in (bool, int, float) or (isinstance(a, np.generic) and not isinstance(a, (np.str_, np.bytes_, np.complexfloating))):
         return _scalar
     return None
 

@@ -408,6 +408,8 @@ class Executor:
                     text.append(p)
                 elif p.type.is_bool:
                     text.append("True" if v[lane] else "False")
+                elif p.type.is_complex:
+                    text.append("(%g%+gj)" % (float(v[lane].real), float(v[lane].imag)))
                 elif p.type.is_float:
                     text.append("%g" % float(v[lane]))
                 else:
