@@ -44,7 +44,8 @@ def _check_options(options: dict) -> dict:
 
 # one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
 _SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
-                "u8": "B7x", "u16": "H6x", "u32": "I4x", "u64": "Q", "f32": "f4x", "f64": "d"}
+                "u8": "B7x", "u16": "H6x", "u32": "I4x", "u64": "Q", "f16": "e6x", "f32": "f4x",
+                "f64": "d"}
 
 
 def _slot_code(slot) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 __all__ = [
     "Type", "Scalar", "Array", "Tuple", "NoneType", "Literal",
     "boolean", "bool_", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float32", "float64", "complex64", "complex128",
+    "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128",
     "none", "scalar_from_dtype", "promote", "SCALARS",
 ]
 
@@ -190,11 +190,12 @@ class NoneType(Type):
 boolean = bool_ = Scalar("b", 8)
 int8, int16, int32, int64 = (Scalar("i", b) for b in (8, 16, 32, 64))
 uint8, uint16, uint32, uint64 = (Scalar("u", b) for b in (8, 16, 32, 64))
-float32, float64 = Scalar("f", 32), Scalar("f", 64)
+float16, float32, float64 = Scalar("f", 16), Scalar("f", 32), Scalar("f", 64)
 complex64, complex128 = Scalar("c", 64), Scalar("c", 128)
 none = NoneType()
 
-SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, complex64, complex128)
+SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, float32, float64, complex64,
+           complex128)
 _BY_DTYPE = {t.dtype: t for t in SCALARS}
 
 

@@ -1045,4 +1045,49 @@ for _t, _tol in ((np.complex64, 2e-5), (np.complex128, 1e-12)):
     case(f"complex-arith-cmath-{np.dtype(_t).name}", complex_ops, _cmake, (3, 4), _complex_ref,
          rtol=_tol, atol=_tol * 10)
 
+
+# ------------------------------------------------------------------ float16
+@jk.jit
+def half_ops(x, y, a, out, as_f32, as_i32, flags, hist):
+    sh = jk.shared.array(64, jk.float16)
+    t = jk.threadIdx.x
+    i = jk.grid(1)
+    sh[t] = x[i] if i < x.size else jk.float16(0)
+    jk.syncthreads()
+    if i < x.size:
+        v = sh[t]
+        w = y[i]
+        out[i, 0] = a * v + w                  # float16 arithmetic, rounded per operation
+        out[i, 1] = v * w - v / (abs(w) + 1.5)
+        out[i, 2] = math.sqrt(abs(v)) + math.exp(w / 8)
+        out[i, 3] = math.sin(v) * 2.0           # weak literal: stays float16
+        out[i, 4] = max(v, w) - min(v, w)
+        as_f32[i] = v + jk.float32(w)           # promotes to float32
+        as_i32[i] = int(v * 4)
+        flags[i, 0] = v < w
+        flags[i, 1] = v == jk.float16(jk.int32(v))
+        jk.atomic.add(hist, jk.int32(abs(v)) % 8, jk.float16(1))
+
+
+def _half_ref(a):
+    x, y, s = a[0], a[1], np.float16(a[2])
+    out = np.stack([s * x + y, x * y - x / (np.abs(y) + np.float16(1.5)),
+                    np.sqrt(np.abs(x)) + np.exp(y / np.float16(8)), np.sin(x) * np.float16(2),
+                    np.maximum(x, y) - np.minimum(x, y)], axis=1).astype(np.float16)
+    hist = np.bincount(np.abs(x).astype(np.int32) % 8, minlength=8).astype(np.float16)
+    return [out, x.astype(np.float32) + y.astype(np.float32), (x.astype(np.float32) * 4).astype(np.int64),
+            np.stack([x < y, x == x.astype(np.int32).astype(np.float16)], axis=1), hist]
+
+
+def _half_make(r):
+    n = 1000
+    x = (r.uniform(-20, 20, n) * 4).round().astype(np.float16) / np.float16(4)
+    y = r.uniform(-4, 4, n).astype(np.float16)
+    return [x, y, np.float16(1.5), poison((n, 5), np.float16), poison(n, np.float32), poison(n, np.int32),
+            np.zeros((n, 2), np.bool_), np.zeros(8, np.float16)]
+
+
+case("float16-arith-math-shared-atomic", half_ops, _half_make, (3, 4, 5, 6, 7), _half_ref,
+     launch=lambda a: blocks_for(1000, 64), rtol=2e-3, atol=2e-3)
+
 CASE_BY_NAME = {c.name: c for c in CASES}

@@ -816,6 +816,8 @@ class FunctionTyper:
         dt = arr.type.dtype
         ints = (T.int32, T.uint32, T.int64, T.uint64)
         allowed = ints if op in ("and_", "or_", "xor", "cas", "inc", "dec") else ints + (T.float32, T.float64)
+        if op == "add":
+            allowed += (T.float16,)
         if dt not in allowed:
             raise self.err(TypingError, f"{what} is not supported on {dt} arrays", node.args[0],
                            "supported: " + ", ".join(t.name for t in allowed))

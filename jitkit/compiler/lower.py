@@ -577,6 +577,11 @@ class FunctionLowering:
         ptr = self.element_ptr(e.array, e.indices, e)
         vals = [self.expr(v) for v in e.values]
         ty = e.type
+        if ty is T.float16:  # atom.add.noftz.f16 (sm_70+); typing allows only add
+            i16 = ir.IntType(16)
+            asm = ir.InlineAsm(ir.FunctionType(i16, [ptr.type, i16]), "atom.add.noftz.f16 $0, [$1], $2;",
+                               "=h,l,h", side_effect=True)
+            return b.bitcast(b.call(asm, [ptr, b.bitcast(vals[0], i16)]), ir.HalfType())
         if ty.is_float:
             ity = ir.IntType(ty.bits)
             iptr = b.bitcast(ptr, ity.as_pointer())

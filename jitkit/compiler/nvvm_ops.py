@@ -27,7 +27,7 @@ def value_type(ty: T.Type) -> ir.Type:
             part = value_type(ty.part)
             return ir.LiteralStructType([part, part])
         if ty.is_float:
-            return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+            return {16: ir.HalfType(), 32: ir.FloatType(), 64: ir.DoubleType()}[ty.bits]
         return ir.IntType(ty.bits)
     if isinstance(ty, T.Array):
         n = ir.ArrayType(I64, ty.ndim)
@@ -331,6 +331,11 @@ _LIBDEVICE_NAME = {"gamma": "tgamma"}
 
 
 def _libdevice(fl, name: str, ty: T.Scalar, args):
+    if ty.bits == 16:  # libdevice has no half functions: compute in float32, round once
+        b = fl.b
+        r = _libdevice(fl, name, T.float32, [b.fpext(a, ir.FloatType()) if a.type == ir.HalfType() else a
+                                             for a in args])
+        return b.fptrunc(r, ir.HalfType()) if r.type == ir.FloatType() else r
     base = "__nv_" + _LIBDEVICE_NAME.get(name, name) + ("f" if ty.bits == 32 else "")
     t = value_type(ty)
     return fl.b.call(fl.ml.declare(base, t, [t] * len(args)), args)
