@@ -29,11 +29,12 @@ from .intrinsics import (activemask, all_sync, asm, constexpr, any_sync, atomic,
                          gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
 from .dispatcher import Dispatcher, jit  # noqa: E402
+from .runtime.linking import CUDASource, declare_device  # noqa: E402
 from .config import set_target  # noqa: E402
 from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
 
 __all__ = [
-    "jit", "Dispatcher", "constexpr", "asm", "gpu_available", "synchronize", "set_target", "BarrierError",
+    "jit", "Dispatcher", "constexpr", "asm", "declare_device", "CUDASource", "gpu_available", "synchronize", "set_target", "BarrierError",
     "CompileError", "TypingError", "UnsupportedError", "CudaError", "ToolchainError", "LaunchError",
     "JitkitError", "NoGPUError",
     "Array", "Literal", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",

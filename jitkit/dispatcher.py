@@ -37,6 +37,9 @@ def _check_options(options: dict) -> dict:
             raise TypeError(f"jit option {flag} must be True or False, got {options[flag]!r}")
     if "opt" in options and options["opt"] not in (0, 1, 2, 3):
         raise ValueError(f"jit option opt must be 0, 1, 2 or 3, got {options['opt']!r}")
+    if "link" in options:
+        from .runtime.linking import check_link_option
+        options["link"] = check_link_option(options["link"])
     regs = options.get("max_registers")
     if regs is not None and (not isinstance(regs, int) or isinstance(regs, bool) or not 16 <= regs <= 255):
         raise ValueError(f"jit option max_registers must be an int from 16 to 255, got {regs!r}")
@@ -457,6 +460,24 @@ class Dispatcher:
     def inspect_sass(self, signature=None, arch: str | None = None) -> str:
         """The SASS of the cubin (needs nvdisasm/cuobjdump: ``pip install jitkit[sass]``)."""
         return toolchain.disassemble(self._stage("cubin", signature, arch))
+
+    def export(self, signature, arch: str | None = None, kind: str = "ltoir", name: str | None = None) -> bytes:
+        """This function compiled as an ``extern "C"`` device function for other code to link:
+        LTO-IR (``kind="ltoir"``, for nvJitLink -lto, numba-cuda or CUDA C++ with -dlto) or PTX text.
+
+        ``signature`` gives scalar types (or example values); the symbol is ``name`` (default: the
+        Python name).  Declare it on the other side as e.g. ``extern "C" __device__ float f(float);``.
+        """
+        if kind not in ("ltoir", "ptx"):
+            raise ValueError(f"kind must be 'ltoir' or 'ptx', got {kind!r}")
+        from .compiler.pipeline import export_device
+        sym = name or self.__name__
+        try:
+            return export_device(self.py_func, self._signature(signature), self._arch(arch), self.options, sym, kind)
+        except CompileError as exc:
+            if config.keep_compiler_frames():
+                raise
+            raise exc.with_traceback(None) from None
 
     def inspect_resources(self, signature=None, arch: str | None = None) -> dict:
         """Registers and shared/local/stack bytes per thread or block of the compiled kernel

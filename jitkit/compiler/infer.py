@@ -777,6 +777,8 @@ class FunctionTyper:
         target = fn.value
         if is_dispatcher(target):
             return self.call_jit(node, target)
+        if type(target).__name__ == "DeviceDeclaration":
+            return self.extern_call(node, target)
         if isinstance(target, B.BoundMethod):
             if node.args or node.keywords:
                 raise self.err(TypingError, f"{target.name}() takes no arguments", node)
@@ -832,6 +834,25 @@ class FunctionTyper:
                 raise self.err(TypingError, f"{what} needs scalar values", node)
         self._note_write(arr)
         return tir.Atomic(dt, self.loc(node), op, arr, idx, vals)
+
+    def extern_call(self, node, decl):
+        what = f"{decl.name}()"
+        if node.keywords or len(node.args) != len(decl.params):
+            raise self.err(TypingError, f"{what} takes {len(decl.params)} positional argument(s) ({decl!r})", node)
+        args = []
+        for p, a in zip(decl.params, node.args):
+            e = self.rexpr(a)
+            if isinstance(p, tuple):
+                if not (isinstance(e.type, T.Array) and e.type.dtype is p[1]):
+                    raise self.err(TypingError, f"{what} expects an array of {p[1]} (passed as a pointer), "
+                                   f"got {e.type}", a)
+                self._note_write(e)   # the foreign function may write through the pointer
+                args.append(e)
+            else:
+                if not isinstance(e.type, T.Scalar):
+                    raise self.err(TypingError, f"{what} expects {p}, got {e.type}", a)
+                args.append(self.convert(e, p, a))
+        return tir.ExternCall(decl.restype, self.loc(node), decl, args)
 
     def inline_asm(self, node):
         what = "jitkit.asm()"

@@ -176,15 +176,34 @@ class ModuleLowering:
         m = self.module
         m.add_named_metadata("nvvm.annotations").add(
             m.add_metadata([fn, ir.MetaDataString(m, "kernel"), ir.Constant(I32, 1)]))
-        if "nvvmir.version" not in m.namedmetadata:
-            m.add_named_metadata("nvvmir.version").add(
-                m.add_metadata([ir.Constant(I32, v) for v in NVVMIR_VERSION]))
+        self._version()
         # nvJitLink -lto drops kernels not listed in @llvm.used (TOOLCHAIN.md)
         i8p = I8.as_pointer()
         used = ir.GlobalVariable(m, ir.ArrayType(i8p, 1), "llvm.used")
         used.linkage = "appending"
         used.section = "llvm.metadata"
         used.initializer = ir.Constant.literal_array([fn.bitcast(i8p)])
+
+    def _version(self) -> None:
+        m = self.module
+        if "nvvmir.version" not in m.namedmetadata:
+            m.add_named_metadata("nvvmir.version").add(
+                m.add_metadata([ir.Constant(I32, v) for v in NVVMIR_VERSION]))
+
+    def export(self, func: tir.Function, name: str) -> ir.Function:
+        """An externally visible C-ABI entry ``name`` for device function ``func`` (scalars only)."""
+        if func.name == name:
+            func.name = f"{name}__jitkit_impl"
+        inner = self.device_function(func)
+        fn = ir.Function(self.module, inner.function_type, name)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        r = b.call(inner, list(fn.args))
+        if isinstance(func.return_type, T.NoneType):
+            b.ret_void()
+        else:
+            b.ret(r)
+        self._version()
+        return fn
 
 
 def _flat_param_types(ty: T.Type) -> list:
@@ -680,6 +699,20 @@ class FunctionLowering:
         vprintf = self.ml.declare("vprintf", I32, [i8p, i8p])
         b.call(vprintf, [self.ml.cstring(b, "".join(fmt)), args])
         return None
+
+    def expr_ExternCall(self, e: tir.ExternCall):
+        b = self.b
+        vals, tys = [], []
+        for p, a in zip(e.decl.params, e.args):
+            v = self.expr(a)
+            if isinstance(p, tuple):
+                v = b.extract_value(v, 0)
+            vals.append(v)
+            tys.append(v.type)
+        fn = self.ml.module.globals.get(e.decl.name)
+        if fn is None:
+            fn = ir.Function(self.ml.module, ir.FunctionType(value_type(e.type), tys), e.decl.name)
+        return b.call(fn, vals)
 
     def expr_InlineAsm(self, e: tir.InlineAsm):
         args = [self.expr(a) for a in e.args]

@@ -89,7 +89,8 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
     t0 = time.perf_counter()
     key = cache.make_key(__version__, toolchain.fingerprint(), arch, repr(sorted(options.items())),
                          repr(argtypes), cachekey.function_key(pyfunc),
-                         cachekey.values_key(t.value for t in argtypes if isinstance(t, T.Literal)))
+                         cachekey.values_key(t.value for t in argtypes if isinstance(t, T.Literal)),
+                         _link_key(options))
     hit = cache.load(key)
     if hit is not None:
         meta, blobs = hit
@@ -106,8 +107,11 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
     t3 = time.perf_counter()
     ltoir = toolchain.nvvm_compile(ir_text, arch, lto=True, name=func.qualname, options=options)
     t4 = time.perf_counter()
-    cubin = toolchain.link([("ltoir", ltoir, func.name)], arch, name=func.qualname,
-                           options=toolchain.link_options(options))
+    objects = [("ltoir", ltoir, func.name)]
+    if options.get("link"):
+        from ..runtime.linking import load_link_inputs
+        objects += load_link_inputs(options["link"], arch)
+    cubin = toolchain.link(objects, arch, name=func.qualname, options=toolchain.link_options(options))
     t5 = time.perf_counter()
     sites = tuple(ml.sites)
     cache.store(key, {"name": func.name, "qualname": func.qualname, "written": sorted(written),
@@ -117,6 +121,32 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
                          typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites,
                          timings={"key": t1 - t0, "typed": t2 - t1, "nvvm": t3 - t2, "ltoir": t4 - t3,
                                   "cubin": t5 - t4})
+
+
+def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, kind: str) -> bytes:
+    """LTO-IR or PTX of device function ``pyfunc`` for ``argtypes`` as an ``extern "C"`` function ``name``
+    (scalar parameters and result), for other programs to link."""
+    from ..errors import CompileError
+    from .lower import ModuleLowering
+    func, _ = type_kernel(pyfunc, argtypes, kernel=False)
+    for (pname, t) in func.runtime_params:
+        if not (isinstance(t, T.Scalar) and not t.is_bool and not t.is_complex):
+            raise CompileError(f"cannot export {func.qualname}: parameter {pname!r} is {t}; exported functions take "
+                               "non-bool, non-complex scalars (the C ABI)", func.loc)
+    rt = func.return_type
+    if not (isinstance(rt, T.NoneType) or (isinstance(rt, T.Scalar) and not rt.is_bool and not rt.is_complex)):
+        raise CompileError(f"cannot export {func.qualname}: it returns {rt}; exported functions return a "
+                           "non-bool, non-complex scalar or nothing", func.loc)
+    ml = ModuleLowering(name, options)
+    ml.export(func, name)
+    return toolchain.nvvm_compile(str(ml.module), arch, lto=kind == "ltoir", name=func.qualname, options=options)
+
+
+def _link_key(options) -> str:
+    if not options.get("link"):
+        return ""
+    from ..runtime.linking import link_inputs_key
+    return link_inputs_key(options["link"])
 
 
 def _dump_sites(sites) -> list:

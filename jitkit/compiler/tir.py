@@ -151,6 +151,13 @@ class InlineAsm(Expr):
 
 
 @dataclass(eq=False, slots=True)
+class ExternCall(Expr):
+    """A call of a ``jk.declare_device`` function; pointer parameters get an array's data pointer."""
+    decl: object
+    args: list
+
+
+@dataclass(eq=False, slots=True)
 class Op(Expr):
     """An intrinsic operation named by ``name``; see the backends' tables."""
     name: str

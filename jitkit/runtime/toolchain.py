@@ -222,7 +222,7 @@ def link(objects: list, arch: str, *, output: str = "cubin", name: str = "jitkit
     nvj = _nvjitlink()
     sm, _ = check_arch(arch)
     kinds = {"ltoir": nvj.InputType.LTOIR, "ptx": nvj.InputType.PTX, "cubin": nvj.InputType.CUBIN,
-             "fatbin": nvj.InputType.FATBIN, "object": nvj.InputType.OBJECT}
+             "fatbin": nvj.InputType.FATBIN, "object": nvj.InputType.OBJECT, "library": nvj.InputType.LIBRARY}
     opts = [f"-arch={sm}", *options]
     if any(k == "ltoir" for k, _, _ in objects):
         opts.append("-lto")

@@ -418,6 +418,19 @@ class Executor:
         sys.stdout.write("".join(out))
         return None
 
+    def e_ExternCall(self, e, m, fr):
+        if e.decl.sim is None:
+            raise NotImplementedError(f"kernel {self.name} calls {e.decl.name}(), linked device code the CPU "
+                                      f"simulator cannot run; give jk.declare_device(..., sim=fn) a NumPy "
+                                      f"equivalent\n{e.loc.format()}")
+        args = []
+        for p, a in zip(e.decl.params, e.args):
+            v = self.eval(a, m, fr)
+            args.append(v.base if isinstance(p, tuple) else np.broadcast_to(v, (self.n,)))
+        out = e.decl.sim(*args)
+        return None if isinstance(e.type, T.NoneType) else np.broadcast_to(np.asarray(out), (self.n,)).astype(
+            e.type.dtype)
+
     def e_InlineAsm(self, e, m, fr):
         if e.sim is None:
             raise NotImplementedError(f"kernel {self.name} uses inline PTX, which the CPU simulator cannot run; "
