@@ -26,7 +26,7 @@ from .types import (Array, Literal, Tuple, bool_, boolean, complex64, complex128
                     uint8, uint16, uint32, uint64)
 from .intrinsics import (activemask, all_sync, asm, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
                          threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
-                         gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
+                         grid_sync, gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
 from .dispatcher import Dispatcher, jit  # noqa: E402
 from .runtime.linking import CUDASource, declare_device  # noqa: E402
@@ -40,6 +40,6 @@ __all__ = [
     "Array", "Literal", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128",
     "threadIdx", "blockIdx", "blockDim", "gridDim", "grid", "gridsize", "laneid", "warpsize", "syncthreads",
-    "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
+    "grid_sync", "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
     "any_sync", "all_sync", "match_any_sync", "match_all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
 ]

@@ -84,7 +84,7 @@ class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
     __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr")
+                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative")
 
     def __init__(self, result, device):
         self.result = result
@@ -100,10 +100,18 @@ class _Loaded:
         self.launch_fn = driver._drv().cuLaunchKernel
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
         self.error_ptr = None
+        self.cooperative = result.cooperative
+        if self.cooperative:          # cuLaunchCooperativeKernel, after a residency check: general path
+            self.fast_tried = True
         if result.sites:  # debug=True: the error record the checks write (see compiler.lower)
             from .compiler.lower import ERROR_SYMBOL
             self.error_ptr = self.module.global_ptr(ERROR_SYMBOL)
             self.fast_tried = True    # every launch takes the general path, which reads the record
+
+    def max_cooperative_blocks(self, block: tuple, shared: int) -> int:
+        """How many blocks of this shape can be resident at once (the limit of a cooperative grid)."""
+        per_sm = driver.max_active_blocks(self.function, block[0] * block[1] * block[2], shared, self.name)
+        return per_sm * self.device.limits["multiprocessors"]
 
     def check_errors(self, stream: int, kernel: str) -> None:
         """After a debug launch: raise the first failed bounds check or assert, naming thread and line."""
@@ -303,8 +311,17 @@ class Dispatcher:
                 loaded.allow_shared(cfg.shared, self.__qualname__)
             addr = loaded.packer.pack(vals)
             g, b = cfg.grid, cfg.block
-            res = driver._drv().cuLaunchKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
-                                               cfg.shared, stream, addr, 0)
+            if loaded.cooperative:
+                limit = loaded.max_cooperative_blocks(b, cfg.shared)
+                if g[0] * g[1] * g[2] > limit:
+                    raise LaunchError(f"kernel {self.__qualname__} uses jk.grid_sync(), so all its blocks must be "
+                                      f"resident at once: grid {g} has {g[0] * g[1] * g[2]} blocks, at most {limit} "
+                                      f"fit with block {b} on this device")
+                res = driver._drv().cuLaunchCooperativeKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
+                                                              cfg.shared, stream, addr)
+            else:
+                res = driver._drv().cuLaunchKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
+                                                   cfg.shared, stream, addr, 0)
             driver.last_kernel[0] = loaded.name
             if res[0]:
                 self._launch_failed(res[0], loaded, cfg)
@@ -358,6 +375,16 @@ class Dispatcher:
                 raise self._read_only_error(i)
         vals = [_sim_value(a, t) for a, t in zip(args, tys) if not isinstance(t, T.Literal)]
         run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals, cfg.shared)
+
+    def max_cooperative_blocks(self, args, block, shared_bytes: int = 0) -> int:
+        """The most blocks a cooperative (``jk.grid_sync``) launch of this kernel may have with ``block``
+        threads and ``shared_bytes`` of dynamic shared memory, on the current GPU.  ``args`` are example
+        arguments (or types) selecting the specialisation."""
+        tys = self._signature(args)
+        loaded = self._loaded.get(tys)
+        if loaded is None or loaded.device is not driver.current_device():
+            loaded = self._load(tys)
+        return loaded.max_cooperative_blocks(_dim3(block, "block"), shared_bytes)
 
     def _load(self, tys: tuple) -> _Loaded:
         dev = driver.current_device()

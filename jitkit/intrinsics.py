@@ -144,6 +144,10 @@ activemask = _Intrinsic("activemask", "activemask(): uint32 mask of the lanes ex
 lanemask_lt = _Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of the lanes below this one")
 __all__ += ["threadfence", "threadfence_block", "activemask", "lanemask_lt"]
 
+grid_sync = _Intrinsic("grid_sync", "grid_sync(): wait until every thread of the whole grid reaches it "
+                                    "(the kernel is then launched cooperatively; the grid must fit on the GPU at once)")
+__all__ += ["grid_sync"]
+
 
 asm = _Intrinsic("asm", "asm(ptx, constraints, result_type, *args, sim=None): inline PTX, e.g. "
                         "asm('add.s32 $0, $1, $2;', '=r,r,r', jk.int32, a, b); sim is a NumPy function "

@@ -1090,4 +1090,26 @@ def _half_make(r):
 case("float16-arith-math-shared-atomic", half_ops, _half_make, (3, 4, 5, 6, 7), _half_ref,
      launch=lambda a: blocks_for(1000, 64), rtol=2e-3, atol=2e-3)
 
+
+# ------------------------------------------------------------------ cooperative launch
+@jk.jit
+def grid_rotate(x, out, steps):
+    i = jk.grid(1)
+    n = x.size
+    v = x[0]
+    for s in range(steps):            # each step reads neighbours written by other blocks in the last step
+        if i < n:
+            v = x[(i + 1) % n]
+        jk.grid_sync()
+        if i < n:
+            x[i] = v + 1
+        jk.grid_sync()
+    if i < n:
+        out[i] = x[i]
+
+
+case("grid-sync-rotate", grid_rotate,
+     lambda r: [rand(r, np.int64, 25599, -1000, 1000), poison(25599, np.int64), 7], (0, 1),
+     lambda a: [np.roll(a[0], -a[2]) + a[2]] * 2, launch=lambda a: (200, 128))
+
 CASE_BY_NAME = {c.name: c for c in CASES}

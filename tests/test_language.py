@@ -280,3 +280,26 @@ def test_inline_ptx_without_sim_fallback_explains():
         x[0] = jk.asm("mov.u32 $0, %clock;", "=r", jk.uint32)
     with pytest.raises(NotImplementedError, match="inline PTX, which the CPU simulator cannot run"):
         raw.with_target("sim")[1, 1](np.zeros(1, np.uint32))
+
+
+# ------------------------------------------------------------------ cooperative launch
+@gpu
+def test_cooperative_grid_too_large_is_launch_error():
+    from kernels import grid_rotate
+    x = np.zeros(10, np.int64)
+    limit = grid_rotate.max_cooperative_blocks((x, x, 1), 1024)
+    assert limit >= jk.runtime.driver.current_device().limits["multiprocessors"]
+    with pytest.raises(jk.LaunchError, match="uses jk.grid_sync\\(\\), so all its blocks must be resident"):
+        grid_rotate[limit + 1, 1024](x, np.zeros(10, np.int64), 1)
+    grid_rotate[2, 32](x, np.zeros(10, np.int64), 1)   # still usable
+
+
+def test_partial_grid_sync_is_reported_on_the_simulator():
+    @jk.jit
+    def bad(x):
+        i = jk.grid(1)
+        if i < 40:
+            jk.grid_sync()
+        x[i] = 1
+    with pytest.raises(jk.BarrierError, match="grid_sync\\(\\) in kernel bad was reached by only part of the grid"):
+        bad.with_target("sim")[2, 32](np.zeros(64, np.int32))

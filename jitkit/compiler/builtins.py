@@ -348,6 +348,12 @@ def _operator(kind, op):
     return rule
 
 
+def _grid_sync(typer, node, args, kwargs):
+    _plain_call(typer, node, args, kwargs, "jitkit.grid_sync()", 0)
+    typer.cooperative = True
+    return tir.Op(T.none, typer.loc(node), "grid_sync", [])
+
+
 def _range_outside_for(typer, node, args, kwargs):
     raise typer.err(UnsupportedError, "range() is only supported as the iterable of a for loop", node)
 
@@ -365,6 +371,7 @@ def _build():
         I.syncwarp: _syncwarp,
         I.match_any_sync: _match("match_any_sync"), I.match_all_sync: _match("match_all_sync"),
         I.activemask: _nullary("activemask", T.uint32), I.lanemask_lt: _nullary("lanemask_lt", T.uint32),
+        I.grid_sync: _grid_sync,
         I.threadfence: _nullary("threadfence", T.none), I.threadfence_block: _nullary("threadfence_block", T.none),
     }
     for fn, (kind, op) in _OPERATOR_FUNCS.items():

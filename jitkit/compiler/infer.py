@@ -177,6 +177,7 @@ class FunctionTyper:
         self.loop_depth = 0
         self.callees: list = []
         self.written: set = set()
+        self.cooperative = False
         self.aliases: dict = {}
         self._tmp_names: dict = {}
 
@@ -297,6 +298,7 @@ class FunctionTyper:
                             {n: t for n, t in self.vars.items()}, body, ret, self.loc(None))
         func.callees = self.callees
         func.written_params = self.written
+        func.cooperative = self.cooperative or any(c.cooperative for c in self.callees)
         return func
 
     def block(self, stmts) -> list:

@@ -360,6 +360,9 @@ def lower_op(fl, e, args):
     if name == "syncthreads":
         b.call(fl.ml.declare("llvm.nvvm.barrier0", ir.VoidType(), []), [])
         return None
+    if name == "grid_sync":
+        _grid_sync(fl)
+        return None
     if name in ("threadfence", "threadfence_block"):
         fence = "llvm.nvvm.membar.gl" if name == "threadfence" else "llvm.nvvm.membar.cta"
         b.call(fl.ml.declare(fence, ir.VoidType(), []), [])
@@ -383,6 +386,55 @@ def lower_op(fl, e, args):
     if name.startswith(("complex.", "cmath.")):
         return _complex_op(fl, name, e, args)
     raise CompileError(f"internal error: no NVVM lowering for operation {name!r}", e.loc)
+
+
+def _grid_sync(fl):
+    """Grid-wide barrier (the launch is cooperative, so every block is resident).
+
+    Thread 0 of each block arrives on a module-scope counter; the last block to arrive resets it
+    and advances a generation word, which the others spin on.  One barrier per block around it
+    keeps the block's other threads waiting and orders their memory operations."""
+    b, ml = fl.b, fl.ml
+    I32p = I32.as_pointer()
+    g = ml.module.globals.get("__jitkit_grid_barrier")
+    if g is None:
+        g = ir.GlobalVariable(ml.module, ir.ArrayType(I32, 2), "__jitkit_grid_barrier", addrspace=1)
+        g.linkage = "internal"
+        g.initializer = ir.Constant(ir.ArrayType(I32, 2), None)
+        g.align = 8
+    words = b.addrspacecast(g, g.type.pointee.as_pointer())
+    count = b.gep(words, [ir.Constant(I32, 0), ir.Constant(I32, 0)])
+    gen = b.gep(words, [ir.Constant(I32, 0), ir.Constant(I32, 1)])
+    assert count.type == I32p
+    barrier0 = ml.declare("llvm.nvvm.barrier0", ir.VoidType(), [])
+    fence = ml.declare("llvm.nvvm.membar.gl", ir.VoidType(), [])
+    b.call(barrier0, [])
+    first = b.and_(b.and_(b.icmp_unsigned("==", _sreg(fl, "tid.x"), ir.Constant(I32, 0)),
+                          b.icmp_unsigned("==", _sreg(fl, "tid.y"), ir.Constant(I32, 0))),
+                   b.icmp_unsigned("==", _sreg(fl, "tid.z"), ir.Constant(I32, 0)))
+    leader, last_bb, wait_bb, spin_bb, done_bb, after_bb = (fl._new_block(n) for n in (
+        "gsync.leader", "gsync.last", "gsync.wait", "gsync.spin", "gsync.done", "gsync.after"))
+    b.cbranch(first, leader, after_bb)
+    b.position_at_end(leader)
+    nblocks = b.mul(b.mul(_sreg(fl, "nctaid.x"), _sreg(fl, "nctaid.y")), _sreg(fl, "nctaid.z"))
+    b.call(fence, [])
+    start = b.load_atomic(gen, "monotonic", 4)
+    arrived = b.atomic_rmw("add", count, ir.Constant(I32, 1), "monotonic")
+    b.cbranch(b.icmp_unsigned("==", arrived, b.sub(nblocks, ir.Constant(I32, 1))), last_bb, wait_bb)
+    b.position_at_end(last_bb)                       # everyone is here: reset, then release
+    b.store_atomic(ir.Constant(I32, 0), count, "monotonic", 4)
+    b.call(fence, [])
+    b.atomic_rmw("add", gen, ir.Constant(I32, 1), "monotonic")
+    b.branch(done_bb)
+    b.position_at_end(wait_bb)
+    b.branch(spin_bb)
+    b.position_at_end(spin_bb)
+    b.cbranch(b.icmp_unsigned("==", b.load_atomic(gen, "monotonic", 4), start), spin_bb, done_bb)
+    b.position_at_end(done_bb)
+    b.call(fence, [])
+    b.branch(after_bb)
+    b.position_at_end(after_bb)
+    b.call(barrier0, [])
 
 
 def _math(fl, fname: str, e, args):

@@ -34,6 +34,7 @@ class CompileResult:
     pyfunc: object = None
     ltoir: bytes | None = None
     sites: tuple = ()               # debug=True: (kind, Loc, message) per check site, 1-based ids
+    cooperative: bool = False       # uses grid_sync: must be launched cooperatively
     from_disk: bool = False
     timings: dict = field(default_factory=dict)
     _ptx: str | None = None
@@ -96,7 +97,8 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
         meta, blobs = hit
         return CompileResult(meta["name"], meta["qualname"], argtypes, arch, options, blobs["ir"].decode(),
                              blobs["cubin"], frozenset(meta["written"]), pyfunc=pyfunc, from_disk=True,
-                             sites=_load_sites(meta.get("sites", ())), timings={"disk": time.perf_counter() - t0})
+                             sites=_load_sites(meta.get("sites", ())), cooperative=meta.get("cooperative", False),
+                             timings={"disk": time.perf_counter() - t0})
     t1 = time.perf_counter()
     func, _ = type_kernel(pyfunc, argtypes)
     written = _written_indices(func)
@@ -115,10 +117,10 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
     t5 = time.perf_counter()
     sites = tuple(ml.sites)
     cache.store(key, {"name": func.name, "qualname": func.qualname, "written": sorted(written),
-                      "sites": _dump_sites(sites)},
+                      "sites": _dump_sites(sites), "cooperative": func.cooperative},
                 {"ir": ir_text.encode(), "cubin": cubin})
     return CompileResult(func.name, func.qualname, argtypes, arch, options, ir_text, cubin, written,
-                         typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites,
+                         typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites, cooperative=func.cooperative,
                          timings={"key": t1 - t0, "typed": t2 - t1, "nvvm": t3 - t2, "ltoir": t4 - t3,
                                   "cubin": t5 - t4})
 

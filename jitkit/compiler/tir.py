@@ -262,6 +262,7 @@ class Function:
     loc: Loc
     callees: list = field(default_factory=list)   # Functions called directly
     written_params: set = field(default_factory=set)  # array params the function may write
+    cooperative: bool = False   # it (or a callee) uses grid_sync: launch cooperatively
 
     @property
     def runtime_params(self) -> list:

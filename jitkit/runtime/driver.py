@@ -187,6 +187,11 @@ def function_attributes(func) -> dict:
     return out
 
 
+def max_active_blocks(func, threads: int, shared: int, kernel: str) -> int:
+    return int(check(_drv().cuOccupancyMaxActiveBlocksPerMultiprocessor(func, threads, shared),
+                     "cuOccupancyMaxActiveBlocksPerMultiprocessor", kernel))
+
+
 def set_max_dynamic_shared(func, nbytes: int, kernel: str) -> None:
     driver = _drv()
     check(driver.cuFuncSetAttribute(func, driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,

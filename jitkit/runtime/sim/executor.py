@@ -121,6 +121,16 @@ class Executor:
     def sreg(self, name):
         return self.sregs[name]
 
+    def grid_barrier(self, e):
+        """grid_sync(): every live thread of the grid (all in this chunk) must reach it."""
+        alive = ~self.kernel_frame.returned
+        off = alive & ~self.mask
+        if off.any() and self.mask.any():
+            lane = int(np.argmax(off))
+            raise BarrierError(f"grid_sync() in kernel {self.name} was reached by only part of the grid: thread "
+                               f"{self._thread_str(lane)} of block {self._block_str(lane)} is elsewhere "
+                               f"(on the GPU this hangs)\n{e.loc.format()}")
+
     def barrier(self, e):
         # per block: an error only if some threads are at this barrier and other live ones are not
         alive = (~self.kernel_frame.returned).reshape(-1, self.lanes_per_block)
@@ -464,7 +474,7 @@ def run_kernel(func: tir.Function, name: str, grid: tuple, block: tuple, args: l
     """Simulate ``func[grid, block, 0, shared_bytes](*args)``; ``args`` are already simulator values."""
     nb = block[0] * block[1] * block[2]
     nblocks = grid[0] * grid[1] * grid[2]
-    per_chunk = max(1, MAX_LANES // nb)
+    per_chunk = nblocks if func.cooperative else max(1, MAX_LANES // nb)   # grid_sync: the whole grid at once
     with np.errstate(all="ignore"):
         for first in range(0, nblocks, per_chunk):
             Executor(func, name, grid, block, first, min(per_chunk, nblocks - first), shared_bytes).run(args)

@@ -128,6 +128,9 @@ def lower_op(ex, e, args):
     if name == "syncthreads":
         ex.barrier(e)
         return None
+    if name == "grid_sync":
+        ex.grid_barrier(e)
+        return None
     if name.startswith("warp."):
         return _warp(ex, name[5:], e, args)
     if name in ("threadfence", "threadfence_block"):
