@@ -596,11 +596,9 @@ class FunctionLowering:
         ptr = self.element_ptr(e.array, e.indices, e)
         vals = [self.expr(v) for v in e.values]
         ty = e.type
-        if ty is T.float16:  # atom.add.noftz.f16 (sm_70+); typing allows only add
-            i16 = ir.IntType(16)
-            asm = ir.InlineAsm(ir.FunctionType(i16, [ptr.type, i16]), "atom.add.noftz.f16 $0, [$1], $2;",
-                               "=h,l,h", side_effect=True)
-            return b.bitcast(b.call(asm, [ptr, b.bitcast(vals[0], i16)]), ir.HalfType())
+        if ty is T.float16:  # typing allows only add: a compare-and-swap loop on the aligned 32-bit word
+            # (PTX atom.add.noftz.f16 makes nvJitLink crash when line info is on)
+            return self._half_add(ptr, vals[0])
         if ty.is_float:
             ity = ir.IntType(ty.bits)
             iptr = b.bitcast(ptr, ity.as_pointer())
@@ -632,6 +630,21 @@ class FunctionLowering:
             op = ("" if ty.is_signed else "u") + e.op
             return b.atomic_rmw(op, ptr, vals[0], "monotonic")
         return b.atomic_rmw(self._RMW[e.op], ptr, vals[0], "monotonic")
+
+    def _half_add(self, ptr, v):
+        b = self.b
+        i16, half = ir.IntType(16), ir.HalfType()
+        addr = b.ptrtoint(ptr, I64)
+        word = b.inttoptr(b.and_(addr, ir.Constant(I64, ~3)), I32.as_pointer())
+        shift = b.trunc(b.shl(b.and_(addr, ir.Constant(I64, 2)), ir.Constant(I64, 3)), I32)
+        mask = b.shl(ir.Constant(I32, 0xFFFF), shift)
+
+        def update(cur):
+            old = b.bitcast(b.trunc(b.lshr(cur, shift), i16), half)
+            new = b.zext(b.bitcast(b.fadd(old, v), i16), I32)
+            return b.or_(b.and_(cur, b.xor(mask, ir.Constant(I32, -1))), b.shl(new, shift))
+        cur = self._cas_loop(word, T.uint32, update)
+        return b.bitcast(b.trunc(b.lshr(cur, shift), i16), half)
 
     def _cas_loop(self, iptr, ty: T.Scalar, update):
         """Atomically replace the element at ``iptr`` (integer-typed) by ``update(old)``; returns old.
