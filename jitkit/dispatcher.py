@@ -24,7 +24,7 @@ from .runtime import driver, fastpath, toolchain
 
 __all__ = ["jit", "Dispatcher"]
 
-_OPTIONS = {"fastmath", "opt", "target", "lineinfo", "debug", "max_registers", "link"}
+_OPTIONS = {"fastmath", "opt", "target", "lineinfo", "debug", "max_registers", "link", "device", "cache"}
 
 
 def _check_options(options: dict) -> dict:
@@ -32,6 +32,8 @@ def _check_options(options: dict) -> dict:
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TypeError(f"unknown jit option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}")
+    options.pop("device", None)   # numba-cuda's device=True: every @jit function is already both
+    options.pop("cache", None)    # numba-cuda's cache=True: jitkit always caches (JITKIT_CACHE=0 turns it off)
     for flag in ("fastmath", "lineinfo", "debug"):
         if flag in options and not isinstance(options[flag], bool):
             raise TypeError(f"jit option {flag} must be True or False, got {options[flag]!r}")
