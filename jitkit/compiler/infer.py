@@ -22,6 +22,7 @@ import numpy as np
 from .. import intrinsics as I
 from .. import types as T
 from ..errors import CompileError, TypingError, UnsupportedError
+from ..runtime.linking import DeviceDeclaration
 from . import builtins as B
 from . import operators as O
 from . import tir
@@ -779,7 +780,7 @@ class FunctionTyper:
         target = fn.value
         if is_dispatcher(target):
             return self.call_jit(node, target)
-        if type(target).__name__ == "DeviceDeclaration":
+        if isinstance(target, DeviceDeclaration):
             return self.extern_call(node, target)
         if isinstance(target, B.BoundMethod):
             if node.args or node.keywords:
@@ -893,8 +894,9 @@ class FunctionTyper:
         if n_ops != want:
             raise self.err(TypingError, f"{what} constraints name {n_ops} operands but the call has {want} "
                            f"({'a result and ' if ret is not T.none else ''}{len(args)} argument(s))", node.args[1])
-        args = [self.mark(a, False) if not self.is_weak(a) else self.convert(a, T.int64 if a.type.is_int else T.float64,
-                                                                             node) for a in args]
+        # a literal operand takes Python's type (a PTX register needs a concrete width)
+        args = [self.convert(a, T.int64 if a.type.is_int else T.float64, node) if self.is_weak(a) else a
+                for a in args]
         return tir.InlineAsm(ret, self.loc(node), ptx, constraints, args, sim)
 
     def print_call(self, node):
