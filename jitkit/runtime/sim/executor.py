@@ -437,18 +437,18 @@ class Executor:
         for p, a in zip(e.decl.params, e.args):
             v = self.eval(a, m, fr)
             args.append(v.base if isinstance(p, tuple) else np.broadcast_to(v, (self.n,)))
-        out = e.decl.sim(*args)
-        return None if isinstance(e.type, T.NoneType) else np.broadcast_to(np.asarray(out), (self.n,)).astype(
-            e.type.dtype)
+        return self._stand_in(e.decl.sim, args, e.type)
 
     def e_InlineAsm(self, e, m, fr):
         if e.sim is None:
             raise NotImplementedError(f"kernel {self.name} uses inline PTX, which the CPU simulator cannot run; "
                                       f"give jk.asm(..., sim=fn) a NumPy equivalent\n{e.loc.format()}")
-        args = [np.broadcast_to(self.eval(a, m, fr), (self.n,)) for a in e.args]
-        out = e.sim(*args)
-        return None if isinstance(e.type, T.NoneType) else np.broadcast_to(np.asarray(out), (self.n,)).astype(
-            e.type.dtype)
+        return self._stand_in(e.sim, [np.broadcast_to(self.eval(a, m, fr), (self.n,)) for a in e.args], e.type)
+
+    def _stand_in(self, fn, args, ty):
+        """Call a user's NumPy stand-in (``sim=``) for code the simulator cannot run; one value per lane."""
+        out = fn(*args)
+        return None if isinstance(ty, T.NoneType) else np.broadcast_to(np.asarray(out), (self.n,)).astype(ty.dtype)
 
     def e_MakeTuple(self, e, m, fr):
         return tuple(self.eval(x, m, fr) for x in e.items)
