@@ -143,24 +143,22 @@ def _parts(b, z):
 
 def _complex_arith(fl, op, lhs, rhs, ty):
     b = fl.b
-    (a, c_), (c, d) = _parts(b, lhs), _parts(b, rhs)
-    bb = c_
+    (xr, xi), (yr, yi) = _parts(b, lhs), _parts(b, rhs)      # (xr + i xi) op (yr + i yi)
     if op in ("add", "sub"):
         f = b.fadd if op == "add" else b.fsub
-        return make_complex(b, ty, f(a, c), f(bb, d))
+        return make_complex(b, ty, f(xr, yr), f(xi, yi))
     if op == "mul":
-        return make_complex(b, ty, b.fsub(b.fmul(a, c), b.fmul(bb, d)), b.fadd(b.fmul(a, d), b.fmul(bb, c)))
+        return make_complex(b, ty, b.fsub(b.fmul(xr, yr), b.fmul(xi, yi)), b.fadd(b.fmul(xr, yi), b.fmul(xi, yr)))
     if op == "truediv":  # Smith's algorithm: no overflow from squaring the divisor
         p = ty.part
-        absc, absd = _libdevice(fl, "fabs", p, [c]), _libdevice(fl, "fabs", p, [d])
-        big_c = b.fcmp_ordered(">=", absc, absd)
-        r1 = b.fdiv(d, c)
-        den1 = b.fadd(c, b.fmul(d, r1))
-        re1, im1 = b.fdiv(b.fadd(a, b.fmul(bb, r1)), den1), b.fdiv(b.fsub(bb, b.fmul(a, r1)), den1)
-        r2 = b.fdiv(c, d)
-        den2 = b.fadd(b.fmul(c, r2), d)
-        re2, im2 = b.fdiv(b.fadd(b.fmul(a, r2), bb), den2), b.fdiv(b.fsub(b.fmul(bb, r2), a), den2)
-        return make_complex(b, ty, b.select(big_c, re1, re2), b.select(big_c, im1, im2))
+        big_re = b.fcmp_ordered(">=", _libdevice(fl, "fabs", p, [yr]), _libdevice(fl, "fabs", p, [yi]))
+        r1 = b.fdiv(yi, yr)
+        den1 = b.fadd(yr, b.fmul(yi, r1))
+        re1, im1 = b.fdiv(b.fadd(xr, b.fmul(xi, r1)), den1), b.fdiv(b.fsub(xi, b.fmul(xr, r1)), den1)
+        r2 = b.fdiv(yr, yi)
+        den2 = b.fadd(b.fmul(yr, r2), yi)
+        re2, im2 = b.fdiv(b.fadd(b.fmul(xr, r2), xi), den2), b.fdiv(b.fsub(b.fmul(xi, r2), xr), den2)
+        return make_complex(b, ty, b.select(big_re, re1, re2), b.select(big_re, im1, im2))
     if op == "pow":  # z ** w = exp(w * log(z)); 0 ** w = 0 (w != 0), z ** 0 = 1
         return _cexp(fl, _complex_arith(fl, "mul", rhs, _clog(fl, lhs, ty), ty), ty, zero_base=(lhs, rhs))
     raise CompileError(f"internal error: no lowering for {op} on {ty}")
@@ -395,7 +393,6 @@ def _grid_sync(fl):
     and advances a generation word, which the others spin on.  One barrier per block around it
     keeps the block's other threads waiting and orders their memory operations."""
     b, ml = fl.b, fl.ml
-    I32p = I32.as_pointer()
     g = ml.module.globals.get("__jitkit_grid_barrier")
     if g is None:
         g = ir.GlobalVariable(ml.module, ir.ArrayType(I32, 2), "__jitkit_grid_barrier", addrspace=1)
@@ -405,7 +402,6 @@ def _grid_sync(fl):
     words = b.addrspacecast(g, g.type.pointee.as_pointer())
     count = b.gep(words, [ir.Constant(I32, 0), ir.Constant(I32, 0)])
     gen = b.gep(words, [ir.Constant(I32, 0), ir.Constant(I32, 1)])
-    assert count.type == I32p
     barrier0 = ml.declare("llvm.nvvm.barrier0", ir.VoidType(), [])
     fence = ml.declare("llvm.nvvm.membar.gl", ir.VoidType(), [])
     b.call(barrier0, [])
