@@ -40,6 +40,7 @@ class ModuleLowering:
         self.sites: list = []       # debug check sites: (kind, Loc, message); the index is reported
         self._di_files: dict = {}
         self._di_cu = None
+        self._strings: dict = {}    # text -> constant global (print formats)
 
     # ------------------------------------------------------------- line info
     def _di_file(self, filename: str):
@@ -91,8 +92,7 @@ class ModuleLowering:
 
     def cstring(self, b: ir.IRBuilder, text: str):
         """A generic ``i8*`` to a NUL-terminated constant string (one global per distinct text)."""
-        cache = self.__dict__.setdefault("_strings", {})
-        g = cache.get(text)
+        g = self._strings.get(text)
         if g is None:
             data = bytearray(text.encode()) + b"\0"
             ty = ir.ArrayType(I8, len(data))
@@ -100,7 +100,7 @@ class ModuleLowering:
             g.linkage = "internal"
             g.global_constant = True
             g.initializer = ir.Constant(ty, data)
-            cache[text] = g
+            self._strings[text] = g
         return b.addrspacecast(b.gep(g, [ir.Constant(I32, 0), ir.Constant(I32, 0)]), I8.as_pointer())
 
     def scratch(self, b: ir.IRBuilder, elem_ptr_type):
