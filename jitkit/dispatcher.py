@@ -86,7 +86,7 @@ class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
     __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative")
+                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative", "_coop_limits")
 
     def __init__(self, result, device):
         self.result = result
@@ -103,6 +103,7 @@ class _Loaded:
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
         self.error_ptr = None
         self.cooperative = result.cooperative
+        self._coop_limits: dict = {}  # (block, shared bytes) -> max resident blocks
         if self.cooperative:          # cuLaunchCooperativeKernel, after a residency check: general path
             self.fast_tried = True
         if result.sites:  # debug=True: the error record the checks write (see compiler.lower)
@@ -112,8 +113,12 @@ class _Loaded:
 
     def max_cooperative_blocks(self, block: tuple, shared: int) -> int:
         """How many blocks of this shape can be resident at once (the limit of a cooperative grid)."""
-        per_sm = driver.max_active_blocks(self.function, block[0] * block[1] * block[2], shared, self.name)
-        return per_sm * self.device.limits["multiprocessors"]
+        key = (block, shared)
+        limit = self._coop_limits.get(key)
+        if limit is None:
+            per_sm = driver.max_active_blocks(self.function, block[0] * block[1] * block[2], shared, self.name)
+            limit = self._coop_limits[key] = per_sm * self.device.limits["multiprocessors"]
+        return limit
 
     def check_errors(self, stream: int, kernel: str) -> None:
         """After a debug launch: raise the first failed bounds check or assert, naming thread and line."""
