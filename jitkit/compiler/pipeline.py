@@ -131,12 +131,15 @@ def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, 
     from ..errors import CompileError
     from .lower import ModuleLowering
     func, _ = type_kernel(pyfunc, argtypes, kernel=False)
+
+    def c_scalar(t):
+        return isinstance(t, T.Scalar) and not (t.is_bool or t.is_complex)
     for (pname, t) in func.runtime_params:
-        if not (isinstance(t, T.Scalar) and not t.is_bool and not t.is_complex):
+        if not c_scalar(t):
             raise CompileError(f"cannot export {func.qualname}: parameter {pname!r} is {t}; exported functions take "
                                "non-bool, non-complex scalars (the C ABI)", func.loc)
     rt = func.return_type
-    if not (isinstance(rt, T.NoneType) or (isinstance(rt, T.Scalar) and not rt.is_bool and not rt.is_complex)):
+    if not (isinstance(rt, T.NoneType) or c_scalar(rt)):
         raise CompileError(f"cannot export {func.qualname}: it returns {rt}; exported functions return a "
                            "non-bool, non-complex scalar or nothing", func.loc)
     ml = ModuleLowering(name, options)
