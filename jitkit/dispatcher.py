@@ -50,7 +50,7 @@ def _check_options(options: dict) -> dict:
 # one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
 _SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
                 "u8": "B7x", "u16": "H6x", "u32": "I4x", "u64": "Q", "f16": "e6x", "f32": "f4x",
-                "f64": "d"}
+                "f64": "d", "bf16": "H6x"}  # bfloat16 travels as its bit pattern
 
 
 def _slot_code(slot) -> str:
@@ -58,7 +58,7 @@ def _slot_code(slot) -> str:
         return _SLOT_FORMAT["ptr"]
     if slot.is_bool:
         return _SLOT_FORMAT["b"]
-    return _SLOT_FORMAT[f"{slot.kind}{slot.bits}"]
+    return _SLOT_FORMAT["bf16" if slot.is_bf16 else f"{slot.kind}{slot.bits}"]
 
 
 class _Packer:

@@ -18,8 +18,8 @@ import numpy as np
 __all__ = [
     "Type", "Scalar", "Array", "Tuple", "NoneType", "Literal",
     "boolean", "bool_", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64", "complex64", "complex128",
-    "none", "scalar_from_dtype", "promote", "SCALARS",
+    "uint8", "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
+    "none", "scalar_from_dtype", "promote", "SCALARS", "bf16_bits",
 ]
 
 _intern_lock = threading.Lock()
@@ -66,13 +66,19 @@ class Type:
 
 class Scalar(Type):
     """A numeric or boolean scalar: kind 'b' (bool), 'i' (signed), 'u' (unsigned), 'f' (float),
-    'c' (complex; ``bits`` is the whole value, two floats of ``bits // 2``)."""
+    'c' (complex; ``bits`` is the whole value, two floats of ``bits // 2``).
 
-    __slots__ = ("kind", "bits", "name", "dtype")
+    ``Scalar("f", 16, "bf")`` is bfloat16: a storage format whose arithmetic the
+    typer rewrites to float32 with one rounding per operation (see ``is_bf16``)."""
 
-    def _init(self, kind: str, bits: int):
+    __slots__ = ("kind", "bits", "name", "dtype", "is_bf16")
+
+    def _init(self, kind: str, bits: int, variant: str = ""):
+        if variant == "bf":
+            self._set(kind=kind, bits=bits, name="bfloat16", dtype=_bf16_dtype(), is_bf16=True)
+            return
         name = {"b": "bool", "i": f"int{bits}", "u": f"uint{bits}", "f": f"float{bits}", "c": f"complex{bits}"}[kind]
-        self._set(kind=kind, bits=bits, name=name, dtype=np.dtype(name))
+        self._set(kind=kind, bits=bits, name=name, dtype=np.dtype(name), is_bf16=False)
 
     @property
     def is_int(self) -> bool:
@@ -105,7 +111,57 @@ class Scalar(Type):
 
     def __call__(self, value):
         """Outside kernels a scalar type converts like its NumPy counterpart."""
+        if self.is_bf16:
+            return np.asarray(bf16_bits(value), np.uint16).view(self.dtype.type)[()]
         return self.dtype.type(value)
+
+
+class _MissingDtype:
+    """bfloat16's ``dtype`` where ml_dtypes is not installed: kernels using bfloat16 still
+    compile for the GPU, but host-side NumPy storage (arrays, the simulator) needs ml_dtypes."""
+
+    def __getattr__(self, name):
+        raise ImportError("bfloat16 on the host (NumPy arrays and scalars, the CPU simulator) needs the "
+                          "ml_dtypes package: pip install ml_dtypes (or jitkit[bfloat16])")
+
+    def __repr__(self):
+        return "<bfloat16 dtype: ml_dtypes not installed>"
+
+
+def _bf16_dtype():
+    try:
+        import ml_dtypes
+    except ImportError:
+        return _MissingDtype()
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def bf16_bits(x):
+    """The bfloat16 bit patterns (uint16) nearest to ``x`` (a number or an array), rounding
+    once to nearest-even from any source type.
+
+    NumPy values go through float64 (exact for every float and for ints up to 2**53; one
+    rounding of 53 bits before one of 8 is harmless), then float32 with round-to-odd, then
+    bfloat16 with round-to-nearest-even: the result is correctly rounded.  (ml_dtypes and
+    PyTorch round float64 through float32 and can differ from this in the last bit.)
+    """
+    d = np.asarray(x)
+    if _BY_NAME_BF16 is not None and d.dtype == _BY_NAME_BF16:
+        return d.view(np.uint16).copy() if d.ndim else d.view(np.uint16)[()]
+    d = np.asarray(d, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = d.astype(np.float32)
+        u = np.atleast_1d(f.view(np.uint32)).copy()
+        back = np.atleast_1d(f.astype(np.float64))
+        dd = np.atleast_1d(d)
+        inexact = (back != dd) & ~np.isnan(dd)
+        # round-to-odd: step a value that rounded away from zero back toward it, set the last bit
+        u[inexact & (np.abs(back) > np.abs(dd))] -= 1
+        u[inexact] |= 1
+        nan = np.isnan(dd)
+        r = ((u + np.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+        r[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
+    return r.reshape(d.shape) if d.ndim else r[0]
 
 
 class Array(Type):
@@ -191,12 +247,15 @@ boolean = bool_ = Scalar("b", 8)
 int8, int16, int32, int64 = (Scalar("i", b) for b in (8, 16, 32, 64))
 uint8, uint16, uint32, uint64 = (Scalar("u", b) for b in (8, 16, 32, 64))
 float16, float32, float64 = Scalar("f", 16), Scalar("f", 32), Scalar("f", 64)
+bfloat16 = Scalar("f", 16, "bf")
 complex64, complex128 = Scalar("c", 64), Scalar("c", 128)
 none = NoneType()
 
-SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, float32, float64, complex64,
-           complex128)
-_BY_DTYPE = {t.dtype: t for t in SCALARS}
+SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, bfloat16, float32, float64,
+           complex64, complex128)
+HAVE_BF16_DTYPE = not isinstance(bfloat16.dtype, _MissingDtype)
+_BY_DTYPE = {t.dtype: t for t in SCALARS if not isinstance(t.dtype, _MissingDtype)}
+_BY_NAME_BF16 = bfloat16.dtype if HAVE_BF16_DTYPE else None
 
 
 def scalar_from_dtype(dtype) -> Scalar:
@@ -207,6 +266,18 @@ def scalar_from_dtype(dtype) -> Scalar:
     except KeyError:
         raise TypeError(f"jitkit does not support dtype {dt!s}; supported: "
                         + ", ".join(t.name for t in SCALARS)) from None
+
+
+# bfloat16 with the other types, extending ml_dtypes (which has no rule for int16+ and float16) the
+# way NumPy promotes float16: small ints keep bfloat16, wider ints and float16 need float32/float64.
+def _bf16_promote(other: Scalar) -> Scalar:
+    if other.is_bf16 or other.is_bool or (other.is_int and other.bits == 8):
+        return bfloat16
+    if other.is_int:
+        return float32 if other.bits == 16 else float64
+    if other.is_float:
+        return float32 if other.bits <= 32 else float64
+    return other  # complex64 / complex128
 
 
 _promote_cache: dict = {}
@@ -231,6 +302,9 @@ def promote(a: Scalar, b: Scalar, a_weak: bool = False, b_weak: bool = False) ->
     key = (a, b)
     res = _promote_cache.get(key)
     if res is None:
-        res = scalar_from_dtype(np.promote_types(a.dtype, b.dtype))
+        if a.is_bf16 or b.is_bf16:
+            res = _bf16_promote(b if a.is_bf16 else a)
+        else:
+            res = scalar_from_dtype(np.promote_types(a.dtype, b.dtype))
         _promote_cache[key] = res
     return res

@@ -22,6 +22,12 @@ INT_TYPES = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint
 FLOAT_TYPES = (np.float32, np.float64)
 ALL_TYPES = INT_TYPES + FLOAT_TYPES + (np.bool_,)
 
+try:
+    import ml_dtypes
+    BF16 = np.dtype(ml_dtypes.bfloat16)   # NumPy storage for bfloat16
+except ImportError:
+    BF16 = None
+
 SCALE = 3.0          # module-level constants captured at compile time
 OFFSET = 7
 PAIR = (2, 5)
@@ -60,7 +66,7 @@ def rand(rng, dtype, n, lo=-50, hi=50, nonzero=False):
 
 def poison(shape, dtype):
     dt = np.dtype(dtype)
-    if dt.kind in "fc":
+    if dt.kind in "fc" or (BF16 is not None and dt == BF16):
         return np.full(shape, np.nan, dt)
     if dt == np.bool_:
         return np.zeros(shape, dt)
@@ -1089,6 +1095,100 @@ def _half_make(r):
 
 case("float16-arith-math-shared-atomic", half_ops, _half_make, (3, 4, 5, 6, 7), _half_ref,
      launch=lambda a: blocks_for(1000, 64), rtol=2e-3, atol=2e-3)
+
+
+# ------------------------------------------------------------------ bfloat16
+@jk.jit(device=True)
+def bf16_pair(v, w):
+    return v + w, jk.bfloat16(v * w)           # bfloat16 through a device function, in a tuple
+
+
+@jk.jit
+def bf16_ops(x, y, a, d, k, out, wide, as_i32, flags, hist):
+    sh = jk.shared.array(64, jk.bfloat16)
+    t = jk.threadIdx.x
+    i = jk.grid(1)
+    sh[t] = x[i] if i < x.size else jk.bfloat16(0)
+    jk.syncthreads()
+    if i < x.size:
+        v = sh[t]
+        w = y[i]
+        out[i, 0] = a * v + w                   # rounded per operation, exactly like bfloat16 hardware
+        out[i, 1] = v * w - v / (abs(w) + 1.5)  # weak literal: stays bfloat16
+        out[i, 2] = math.sqrt(abs(v)) + w / 8    # sqrt rounds correctly in float32, so exactly too
+        out[i, 3] = jk.bfloat16(math.sin(v)) * 2.0   # math.* computes in float32: bfloat16 again first
+        out[i, 4] = max(v, w) - min(v, w)
+        out[i, 5] = -v if v else w
+        s, p = bf16_pair(v, w)
+        out[i, 6] = s - p
+        out[i, 7] = d[i]                        # float64 -> bfloat16: one rounding
+        out[i, 8] = k[i]                        # int32 -> bfloat16: one rounding
+        out[i, 9] = v // w if w != 0 else v % 3
+        wide[i, 0] = v + jk.float32(w)          # bfloat16 + float32 -> float32
+        wide[i, 1] = v + jk.int16(k[i] % 100)   # + int16 -> float32 (like float16)
+        wide[i, 2] = v * jk.float16(w)          # + float16 -> float32
+        as_i32[i] = int(v * 4)
+        flags[i, 0] = v < w
+        flags[i, 1] = v == jk.bfloat16(jk.int32(v))
+        flags[i, 2] = math.isnan(w / v)
+        jk.atomic.add(hist, jk.int32(abs(v)) % 8, jk.bfloat16(1))
+
+
+def _bf(v):
+    """float64/float32/int values -> bfloat16, rounded once to nearest even."""
+    return np.asarray(jk.types.bf16_bits(v)).view(BF16)
+
+
+def _bf16_ref(a):
+    x, y, s, d, k = a[0].astype(np.float32), a[1].astype(np.float32), np.float32(a[2]), a[3], a[4]
+    f = lambda v: _bf(v).astype(np.float32)        # one bfloat16 rounding, back to float32 to go on
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = [f(f(s * x) + y), f(f(x * y) - f(x / f(np.abs(y) + np.float32(1.5)))),
+                f(f(np.sqrt(np.abs(x))) + f(y / np.float32(8))), f(f(np.sin(x)) * np.float32(2)),
+                f(np.maximum(x, y) - np.minimum(x, y)), np.where(x != 0, -x, y),
+                f(f(x + y) - f(x * y)), f(d), f(k),
+                np.where(y != 0, f(np.floor_divide(x, np.where(y != 0, y, 1))), f(np.mod(x, 3)))]
+        flags = np.stack([x < y, x == f(x.astype(np.int32)), np.isnan(y / x)], axis=1)
+    hist = np.bincount(np.abs(x).astype(np.int32) % 8, minlength=8)
+    wide = np.stack([x + y, x + (k % 100).astype(np.int16), x * y.astype(np.float16)], axis=1)
+    return [_bf(np.stack(cols, axis=1)), wide, (x * 4).astype(np.int64), flags, _bf(hist)]
+
+
+def _bf16_make(r):
+    n = 1000
+    x = _bf((r.uniform(-20, 20, n) * 4).round() / 4)
+    x[::37] = 0
+    y = _bf(r.uniform(-4, 4, n))
+    d = r.uniform(-3, 3, n) * 2.0 ** r.integers(-130, 120, n)   # the whole exponent range, subnormals too
+    d[:4] = [1 + 2 ** -8 + 2 ** -30, -(1 + 2 ** -8 + 2 ** -30), 3.4e38, 1e300]  # double rounding would differ
+    k = r.integers(-2 ** 31, 2 ** 31, n).astype(np.int32)
+    k[:2] = [(1 << 24) + (1 << 16) + 1, -((1 << 24) + (1 << 16) + 1)]
+    return [x, y, _bf(1.5)[()], d, k, poison((n, 10), BF16), poison((n, 3), np.float32), poison(n, np.int32),
+            np.zeros((n, 3), np.bool_), np.zeros(8, BF16)]
+
+
+@jk.jit
+def bf16_math(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        v = x[i]
+        out[i, 0] = math.exp(v / 8) * math.cos(v)
+        out[i, 1] = math.log(abs(v) + 1) ** 1.5
+        out[i, 2] = math.tanh(v) + math.atan2(v, 3.0)
+
+
+def _bf16_math_ref(a):
+    x = a[0].astype(np.float64)
+    return [np.stack([np.exp(x / 8) * np.cos(x), np.log(np.abs(x) + 1) ** 1.5,
+                      np.tanh(x) + np.arctan2(x, 3)], axis=1)]
+
+
+if BF16 is not None:
+    # exact: every result is checked bit for bit against float32 arithmetic rounded once to bfloat16
+    case("bfloat16-arith-convert-shared-atomic", bf16_ops, _bf16_make, (5, 6, 7, 8, 9), _bf16_ref,
+         launch=lambda a: blocks_for(1000, 64), rtol=0, atol=0)
+    case("bfloat16-math", bf16_math, lambda r: [_bf(r.uniform(-30, 30, 777)), poison((777, 3), BF16)], (1,),
+         _bf16_math_ref, rtol=2 ** -6, atol=2 ** -7)   # two roundings of 2**-9 each, and the inputs' own
 
 
 # ------------------------------------------------------------------ cooperative launch

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import HAVE_GPU, gpu, optional_module
-from kernels import CASES, blocks_for
+from kernels import BF16, CASES, blocks_for
 
 ARCHS = ("sm_90", "sm_80")
 
@@ -32,6 +32,8 @@ def _launch_config(case, args):
 def _check(case, got, want):
     got = np.asarray(got)
     want = np.asarray(want)
+    if BF16 is not None and got.dtype == BF16:  # compare bfloat16 by value, as float32 (exact)
+        got, want = got.astype(np.float32), want.astype(np.float32)
     assert got.shape == want.shape, (got.shape, want.shape)
     if got.dtype.kind in "fc":
         assert not np.isnan(got).any() or np.isnan(want).any(), "outputs left unwritten (poison NaN)"
@@ -50,6 +52,8 @@ def _to(framework, a):
         import cupy
         return cupy.asarray(a)
     import torch
+    if BF16 is not None and a.dtype == BF16:  # torch does not take ml_dtypes' bfloat16: share the bits
+        return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16).cuda()
     return torch.from_numpy(np.ascontiguousarray(a)).cuda()
 
 
@@ -59,6 +63,9 @@ def _back(framework, a):
     if framework == "cupy":
         import cupy
         return cupy.asnumpy(a)
+    import torch
+    if a.dtype == torch.bfloat16:
+        return a.cpu().view(torch.int16).numpy().view(BF16)
     return a.cpu().numpy()
 
 
@@ -70,6 +77,12 @@ def _run_case(case, target, framework, rng, kernel=None):
     if framework == "torch" and any(isinstance(a, np.ndarray) and a.dtype in (np.uint16, np.uint32, np.uint64)
                                     for a in args):
         pytest.skip("torch has no general uint16/32/64 tensors")
+    if framework == "cupy" and BF16 is not None and any(isinstance(a, np.ndarray) and a.dtype == BF16 for a in args):
+        try:
+            import cupy
+            cupy.zeros(1, BF16)
+        except (TypeError, ValueError):
+            pytest.skip("this CuPy has no bfloat16 arrays")
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     dev_args = [_to(framework, a) for a in args]
     (kernel or case.kernel).with_target(target)[tuple(_launch_config(case, args))](*dev_args)

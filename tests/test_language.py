@@ -303,3 +303,147 @@ def test_partial_grid_sync_is_reported_on_the_simulator():
         x[i] = 1
     with pytest.raises(jk.BarrierError, match="grid_sync\\(\\) in kernel .*bad was reached by only part of the grid"):
         bad.with_target("sim")[2, 32](np.zeros(64, np.int32))
+
+
+# ------------------------------------------------------------------ bfloat16
+try:
+    import ml_dtypes
+    BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # the type still compiles; host storage needs ml_dtypes
+    BF16 = None
+needs_bf16 = pytest.mark.skipif(BF16 is None, reason="ml_dtypes is not installed")
+
+
+def _exact_bf16_bits(x: float) -> int:
+    """Independent reference: the nearest bfloat16 by exact rational distance, ties to even."""
+    from fractions import Fraction
+    import math
+    if math.isnan(x):
+        return 0x7FC0
+    best = None
+    lo_bits = int(np.array([x], np.float32).view(np.uint32)[0] >> 16) if abs(x) < 3.4e38 else 0x7F7F
+    sign = 0x8000 if math.copysign(1, x) < 0 else 0
+    mag = lo_bits & 0x7FFF
+    for m in {max(mag - 1, 0), mag, min(mag + 1, 0x7F80), min(mag + 2, 0x7F80)}:
+        v = float(np.array([(m | sign) << 16], np.uint32).view(np.float32)[0])
+        if math.isinf(v):   # +-inf wins when |x| reaches the halfway point beyond the largest finite value
+            limit = Fraction(2) ** 128 - Fraction(2) ** 119   # halfway between 0x7F7F (2**128 - 2**120) and 2**128
+            if abs(Fraction(x)) >= limit:
+                return 0x7F80 | sign
+            continue
+        dist = abs(Fraction(x) - Fraction(v))
+        key = (dist, m & 1)
+        if best is None or key < best[0]:
+            best = (key, m | sign)
+    return best[1]
+
+
+@needs_bf16
+def test_bf16_rounding_is_correct_against_exact_arithmetic(rng):
+    xs = np.concatenate([
+        rng.standard_normal(3000) * 2.0 ** rng.integers(-140, 126, 3000),       # the whole range, subnormals
+        1 + rng.integers(0, 2 ** 20, 1000) * 2.0 ** -28,                         # near halfway points
+        np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -30, 16842753.0, -0.0, 3.3961e38, 3.39e38,
+                  2.0 ** -134, 1.5 * 2.0 ** -133, float(2 ** 53 + 1)])])
+    got = jk.types.bf16_bits(xs)
+    want = np.array([_exact_bf16_bits(float(x)) for x in xs], np.uint16)
+    np.testing.assert_array_equal(got, want)
+    assert jk.bfloat16(1 + 2 ** -8 + 2 ** -30) == 1.0078125     # ml_dtypes' own cast would give 1.0
+    assert np.asarray(jk.bfloat16(2.5)).dtype == BF16
+
+
+@needs_bf16
+def test_bf16_promotion_and_typing():
+    @jk.jit
+    def mix(x, y16, f, out32, outbf):
+        i = jk.grid(1)
+        out32[i] = x[i] + y16[i]                           # bfloat16 + float16 -> float32
+        outbf[i] = x[i] * 2 + jk.int8(1) if f else x[i]    # weak literal and int8 keep bfloat16
+    x = np.array([1.5, -2.25], BF16)
+    out32, outbf = np.zeros(2, np.float32), np.zeros(2, BF16)
+    args = (x, np.array([0.5, 1.0], np.float16), True, out32, outbf)
+    mix.with_target("sim")[1, 2](*args)
+    assert out32.tolist() == [2.0, -1.25] and outbf.astype(np.float32).tolist() == [4.0, -3.5]
+    stores = [s for s in mix.inspect_types(args).body if type(s).__name__ == "Store"]
+    assert [s.value.type.name for s in stores] == ["float32", "bfloat16"]
+    assert jk.types.promote(jk.bfloat16, jk.int16) is jk.float32
+    assert jk.types.promote(jk.bfloat16, jk.int32) is jk.float64
+    assert jk.types.promote(jk.bfloat16, jk.uint8) is jk.bfloat16
+    assert jk.types.promote(jk.bfloat16, jk.float16) is jk.float32
+    assert jk.types.promote(jk.bfloat16, jk.float64) is jk.float64
+
+
+def test_bf16_unsupported_uses_are_located_errors():
+    @jk.jit
+    def bad_shfl(x):
+        x[0] = jk.shfl_sync(0xFFFFFFFF, x[0], 0)
+
+    @jk.jit
+    def bad_atomic(x):
+        jk.atomic.max(x, 0, x[1])
+    sig = (jk.Array(jk.bfloat16, 1, "C"),)
+    with pytest.raises(jk.TypingError, match="32- and 64-bit ints and floats, got bfloat16"):
+        bad_shfl.compile(sig, arch="sm_90")
+    with pytest.raises(jk.TypingError, match="atomic.max.* is not supported on bfloat16 arrays"):
+        bad_atomic.compile(sig, arch="sm_90")
+
+
+@gpu
+@needs_bf16
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_bf16_torch_tensors(device):
+    """CUDA tensors pass zero-copy; CPU tensors are staged like NumPy arrays (through their bits)."""
+    torch = pytest.importorskip("torch")
+
+    @jk.jit
+    def double(x, out):
+        i = jk.grid(1)
+        if i < x.size:
+            out[i] = x[i] * 2 + 0.25
+
+    x = torch.tensor([1.0, -3.5, 100.0], dtype=torch.bfloat16, device=device)
+    out = torch.zeros(3, dtype=torch.bfloat16, device=device)
+    double[1, 32](x, out)
+    jk.synchronize()
+    assert out.cpu().tolist() == [2.25, -6.75, 200.0]
+
+
+def test_bf16_compiles_without_host_values():
+    """bfloat16 kernels compile from types alone: the GPU path needs no ml_dtypes."""
+    @jk.jit
+    def axpy(a, x, y):
+        i = jk.grid(1)
+        if i < x.size:
+            y[i] = a * x[i] + y[i]
+    bf = jk.Array(jk.bfloat16, 1, "C")
+    res = axpy.compile((jk.bfloat16, bf, bf), arch="sm_90")
+    ptx = axpy.inspect_ptx((jk.bfloat16, bf, bf), arch="sm_90")
+    assert res.cubin[:4] == b"\x7fELF"
+    assert ".param .b16" in ptx or ".param .u16" in ptx, "bfloat16 travels as its 16-bit pattern"
+
+
+def test_bf16_without_ml_dtypes_compiles_and_explains(tmp_path):
+    """Without ml_dtypes bfloat16 kernels still compile; host-side uses name the missing package."""
+    import subprocess
+    import sys
+    code = """
+import sys
+sys.modules["ml_dtypes"] = None          # as if not installed
+import jitkit as jk
+bf = jk.Array(jk.bfloat16, 1, "C")
+
+@jk.jit
+def neg(x):
+    x[0] = -x[0]
+
+assert neg.compile((bf,), arch="sm_90").cubin[:4] == b"\\x7fELF"
+try:
+    jk.bfloat16(1.5)
+except ImportError as e:
+    print("ImportError:", e)
+"""
+    script = tmp_path / "no_ml_dtypes.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "needs the ml_dtypes package: pip install ml_dtypes" in out.stdout

@@ -49,6 +49,11 @@ def _float_type(t: T.Scalar) -> T.Scalar:
     return t if t.is_float else T.float64
 
 
+def _work(t: T.Scalar) -> T.Scalar:
+    """The type an operation on ``t`` computes in: bfloat16 is widened to float32."""
+    return T.float32 if t.is_bf16 else t
+
+
 def _no_kwargs(typer, node, kwargs, what):
     if kwargs:
         raise typer.err(TypingError, f"{what} takes no keyword arguments", node)
@@ -96,17 +101,17 @@ def _math(name):
         else:
             ty = args[0].type
         fty = _float_type(ty)
-        conv = [typer.convert(a, fty, node) for a in args]
         loc = typer.loc(node)
         if kind == "bool":
             if not ty.is_float:
                 return typer.const(False if name != "isfinite" else True, node)
-            return tir.Op(T.boolean, loc, f"math.{name}", conv)
+            return tir.Op(T.boolean, loc, f"math.{name}", [typer.convert(a, _work(fty), node) for a in args])
         if kind == "int":
             if ty.is_int:
                 return typer.convert(args[0], T.int64, node)
-            return tir.Op(T.int64, loc, f"math.{name}", conv)
-        return tir.Op(fty, loc, f"math.{name}", conv)
+            return tir.Op(T.int64, loc, f"math.{name}", [typer.convert(a, _work(fty), node) for a in args])
+        return operators.in_float32(typer, node, fty, lambda w: tir.Op(
+            w, loc, f"math.{name}", [typer.convert(a, w, node) for a in args]))
     return rule
 
 
@@ -122,8 +127,8 @@ def _minmax(name):
         for b in args[1:]:
             ty = T.promote(acc.type, b.type, typer.is_weak(acc), typer.is_weak(b))
             weak = typer.is_weak(acc) and typer.is_weak(b)
-            acc = typer.mark(tir.Op(ty, typer.loc(node), name, [typer.convert(acc, ty, node),
-                                                                 typer.convert(b, ty, node)]), weak)
+            acc = typer.mark(operators.in_float32(typer, node, ty, lambda w, a=acc, b=b: tir.Op(
+                w, typer.loc(node), name, [typer.convert(a, w, node), typer.convert(b, w, node)])), weak)
         return acc
     return rule
 
@@ -140,7 +145,8 @@ def _abs(typer, node, args, kwargs):
     ty = T.int64 if x.type.is_bool else x.type
     if ty.kind == "u":
         return x
-    return typer.mark(tir.Op(ty, typer.loc(node), "abs", [typer.convert(x, ty, node)]), typer.is_weak(x))
+    return typer.mark(operators.in_float32(typer, node, ty, lambda w: tir.Op(
+        w, typer.loc(node), "abs", [typer.convert(x, w, node)])), typer.is_weak(x))
 
 
 def _round(typer, node, args, kwargs):
@@ -152,7 +158,7 @@ def _round(typer, node, args, kwargs):
     x = args[0]
     if not x.type.is_float:
         return typer.convert(x, T.int64, node)
-    return tir.Op(T.int64, typer.loc(node), "round", [x])
+    return tir.Op(T.int64, typer.loc(node), "round", [typer.convert(x, _work(x.type), node)])
 
 
 def _cast_to(ty: T.Scalar, what: str):
@@ -385,7 +391,8 @@ def _build():
             table[fn] = _math(name)
     for t in T.SCALARS:
         table[t] = _cast_to(t, f"{t.name}()")
-        table[t.dtype.type] = _cast_to(t, f"numpy.{t.name}()")
+        if not (t.is_bf16 and not T.HAVE_BF16_DTYPE):
+            table[t.dtype.type] = _cast_to(t, f"numpy.{t.name}()")   # ml_dtypes.bfloat16 too
     table[np.bool_] = _cast_to(T.boolean, "numpy.bool_()")
     return table
 

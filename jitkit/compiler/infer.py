@@ -265,6 +265,8 @@ class FunctionTyper:
         if isinstance(e.type, T.Scalar):
             if isinstance(e, tir.Const):
                 return self.const(bool(e.value), node)
+            if e.type.is_bf16:
+                e = tir.Cast(T.float32, e.loc, e)   # exact
             zero = tir.Const(e.type, e.loc, 0)
             return tir.Compare(T.boolean, e.loc, "ne", e, zero)
         if isinstance(e.type, T.Tuple):
@@ -822,7 +824,7 @@ class FunctionTyper:
         ints = (T.int32, T.uint32, T.int64, T.uint64)
         allowed = ints if op in ("and_", "or_", "xor", "cas", "inc", "dec") else ints + (T.float32, T.float64)
         if op == "add":
-            allowed += (T.float16,)
+            allowed += (T.float16, T.bfloat16)
         if dt not in allowed:
             raise self.err(TypingError, f"{what} is not supported on {dt} arrays", node.args[0],
                            "supported: " + ", ".join(t.name for t in allowed))

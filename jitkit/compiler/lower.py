@@ -425,6 +425,8 @@ class FunctionLowering:
             z = complex(e.value)
             part = value_type(e.type.part)
             return ir.Constant(value_type(e.type), [ir.Constant(part, z.real), ir.Constant(part, z.imag)])
+        if e.type.is_bf16:
+            return ir.Constant(value_type(e.type), int(T.bf16_bits(e.value)))
         if e.type.is_float:
             return ir.Constant(value_type(e.type), float(e.value))
         return ir.Constant(value_type(e.type), int(e.value) & ((1 << e.type.bits) - 1))
@@ -596,9 +598,9 @@ class FunctionLowering:
         ptr = self.element_ptr(e.array, e.indices, e)
         vals = [self.expr(v) for v in e.values]
         ty = e.type
-        if ty is T.float16:  # typing allows only add: a compare-and-swap loop on the aligned 32-bit word
-            # (PTX atom.add.noftz.f16 makes nvJitLink crash when line info is on)
-            return self._half_add(ptr, vals[0])
+        if ty.bits == 16 and ty.is_float:  # typing allows only add: a compare-and-swap loop on the aligned
+            # 32-bit word (PTX atom.add.noftz.f16 makes nvJitLink crash when line info is on)
+            return self._half_add(ptr, vals[0], ty)
         if ty.is_float:
             ity = ir.IntType(ty.bits)
             iptr = b.bitcast(ptr, ity.as_pointer())
@@ -631,20 +633,25 @@ class FunctionLowering:
             return b.atomic_rmw(op, ptr, vals[0], "monotonic")
         return b.atomic_rmw(self._RMW[e.op], ptr, vals[0], "monotonic")
 
-    def _half_add(self, ptr, v):
+    def _half_add(self, ptr, v, ty: T.Scalar):
+        """Atomic add on a float16 or bfloat16 element (bfloat16: the float32 sum rounded once)."""
         b = self.b
-        i16, half = ir.IntType(16), ir.HalfType()
+        i16 = ir.IntType(16)
         addr = b.ptrtoint(ptr, I64)
         word = b.inttoptr(b.and_(addr, ir.Constant(I64, ~3)), I32.as_pointer())
         shift = b.trunc(b.shl(b.and_(addr, ir.Constant(I64, 2)), ir.Constant(I64, 3)), I32)
         mask = b.shl(ir.Constant(I32, 0xFFFF), shift)
 
+        def bits_add(old):
+            if ty.is_bf16:
+                return nvvm_ops.f32_to_bf16(b, b.fadd(nvvm_ops.bf16_to_f32(b, old), nvvm_ops.bf16_to_f32(b, v)))
+            return b.bitcast(b.fadd(b.bitcast(old, ir.HalfType()), v), i16)
+
         def update(cur):
-            old = b.bitcast(b.trunc(b.lshr(cur, shift), i16), half)
-            new = b.zext(b.bitcast(b.fadd(old, v), i16), I32)
+            new = b.zext(bits_add(b.trunc(b.lshr(cur, shift), i16)), I32)
             return b.or_(b.and_(cur, b.xor(mask, ir.Constant(I32, -1))), b.shl(new, shift))
-        cur = self._cas_loop(word, T.uint32, update)
-        return b.bitcast(b.trunc(b.lshr(cur, shift), i16), half)
+        old = b.trunc(b.lshr(self._cas_loop(word, T.uint32, update), shift), i16)
+        return old if ty.is_bf16 else b.bitcast(old, ir.HalfType())
 
     def _cas_loop(self, iptr, ty: T.Scalar, update):
         """Atomically replace the element at ``iptr`` (integer-typed) by ``update(old)``; returns old.
@@ -686,6 +693,8 @@ class FunctionLowering:
                 fmt.append(p.replace("%", "%%"))
                 continue
             v, ty = self.expr(p), p.type
+            if ty.is_bf16:
+                v, ty = nvvm_ops.bf16_to_f32(b, v), T.float32
             if ty.is_bool:
                 fmt.append("%s")
                 vals.append(b.select(v, self.ml.cstring(b, "True"), self.ml.cstring(b, "False")))

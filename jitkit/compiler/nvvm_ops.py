@@ -13,7 +13,7 @@ from llvmlite import ir
 from .. import types as T
 from ..errors import CompileError
 
-I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+I1, I16, I32, I64 = ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 
@@ -26,6 +26,8 @@ def value_type(ty: T.Type) -> ir.Type:
         if ty.is_complex:
             part = value_type(ty.part)
             return ir.LiteralStructType([part, part])
+        if ty.is_bf16:
+            return I16  # bit pattern; arithmetic is float32 (the typer inserts the casts)
         if ty.is_float:
             return {16: ir.HalfType(), 32: ir.FloatType(), 64: ir.DoubleType()}[ty.bits]
         return ir.IntType(ty.bits)
@@ -48,6 +50,8 @@ def truth(b: ir.IRBuilder, v, ty: T.Scalar):
     """Python truthiness: nonzero (NaN is true)."""
     if ty.is_bool:
         return v
+    if ty.is_bf16:  # any bit but the sign's (NaN is true)
+        return b.icmp_unsigned("!=", b.and_(v, ir.Constant(I16, 0x7FFF)), ir.Constant(I16, 0))
     if ty.is_complex:
         return b.or_(truth(b, b.extract_value(v, 0), ty.part), truth(b, b.extract_value(v, 1), ty.part))
     if ty.is_float:
@@ -69,6 +73,12 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
         raise TypeError(f"cannot cast {src} to {dst}")
     if dst.is_bool:
         return truth(b, v, src)
+    if src.is_bf16:  # exact in float32
+        return cast(b, bf16_to_f32(b, v), T.float32, dst)
+    if dst.is_bf16:
+        if src.is_bool or (src.is_float and src.bits <= 32) or (src.is_int and src.bits < 24):
+            return f32_to_bf16(b, cast(b, v, src, T.float32))   # exact in float32, then one rounding
+        return f64_to_bf16(b, cast(b, v, src, T.float64))       # ints: one harmless 53-bit rounding first
     if dst.is_complex:
         if src.is_complex:
             re, im = b.extract_value(v, 0), b.extract_value(v, 1)
@@ -88,6 +98,36 @@ def cast(b: ir.IRBuilder, v, src: T.Type, dst: T.Type):
     if dst.bits < src.bits:
         return b.trunc(v, to)
     return b.sext(v, to) if src.is_signed else b.zext(v, to)
+
+
+def bf16_to_f32(b: ir.IRBuilder, v):
+    return b.bitcast(b.shl(b.zext(v, I32), ir.Constant(I32, 16)), ir.FloatType())
+
+
+def _rne_bf16(b: ir.IRBuilder, u, nan):
+    """float32 bits ``u`` rounded to bfloat16 bits, to nearest even; a NaN stays a (quiet) NaN."""
+    c16 = ir.Constant(I32, 16)
+    lsb = b.and_(b.lshr(u, c16), ir.Constant(I32, 1))
+    r = b.lshr(b.add(u, b.add(lsb, ir.Constant(I32, 0x7FFF))), c16)
+    r = b.select(nan, b.or_(b.lshr(u, c16), ir.Constant(I32, 0x40)), r)
+    return b.trunc(r, I16)
+
+
+def f32_to_bf16(b: ir.IRBuilder, v):
+    return _rne_bf16(b, b.bitcast(v, I32), b.fcmp_unordered("uno", v, v))
+
+
+def f64_to_bf16(b: ir.IRBuilder, d):
+    """Correctly rounded: float64 to float32 with round-to-odd (the nearest float32, stepped toward
+    zero if it rounded away, with its last bit set when inexact), then to nearest even."""
+    f = b.fptrunc(d, ir.FloatType())
+    back = b.fpext(f, ir.DoubleType())
+    u = b.bitcast(f, I32)
+    inexact = b.fcmp_ordered("!=", back, d)
+    away = b.and_(inexact, b.xor(b.fcmp_ordered(">", back, d), b.fcmp_ordered("<", d, ir.Constant(d.type, 0.0))))
+    u = b.select(away, b.sub(u, ir.Constant(I32, 1)), u)
+    u = b.select(inexact, b.or_(u, ir.Constant(I32, 1)), u)
+    return _rne_bf16(b, u, b.fcmp_unordered("uno", d, d))
 
 
 def make_complex(b: ir.IRBuilder, ty: T.Scalar, re, im):

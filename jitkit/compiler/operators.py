@@ -61,6 +61,16 @@ def _scalar(typer, e: tir.Expr, op: str, node) -> T.Scalar:
     return e.type
 
 
+def in_float32(typer, node, ty: T.Scalar, build) -> tir.Expr:
+    """bfloat16 is a storage format: ``build(work_type)`` makes the operation, which for
+    bfloat16 runs in float32 and is rounded back once.  Rounding a float32 sum, difference,
+    product, quotient or square root of bfloat16 values to bfloat16 gives the correctly
+    rounded bfloat16 result (24 >= 2*8 + 2 bits), so this is bfloat16 arithmetic exactly."""
+    if not ty.is_bf16:
+        return build(ty)
+    return tir.Cast(ty, typer.loc(node), build(T.float32))
+
+
 def binop(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
     lt, rt = _scalar(typer, lhs, op, node), _scalar(typer, rhs, op, node)
     lw, rw = typer.is_weak(lhs), typer.is_weak(rhs)
@@ -87,10 +97,10 @@ def binop(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
         ty = T.float64
     if op == "pow" and ty.is_float and rt.is_int and not rw:
         # float ** int: keep the integer exponent (lowered to powi or repeated multiply)
-        base = typer.convert(lhs, ty, node)
-        return typer.mark(tir.BinOp(ty, typer.loc(node), op, base, rhs), False)
-    return typer.mark(tir.BinOp(ty, typer.loc(node), op, typer.convert(lhs, ty, node),
-                                typer.convert(rhs, ty, node)), lw and rw)
+        return typer.mark(in_float32(typer, node, ty, lambda w: tir.BinOp(
+            w, typer.loc(node), op, typer.convert(lhs, w, node), rhs)), False)
+    return typer.mark(in_float32(typer, node, ty, lambda w: tir.BinOp(
+        w, typer.loc(node), op, typer.convert(lhs, w, node), typer.convert(rhs, w, node))), lw and rw)
 
 
 def _fold(typer, node, op: str, a, b) -> tir.Expr:
@@ -116,6 +126,8 @@ def compare(typer, node, op: str, lhs: tir.Expr, rhs: tir.Expr) -> tir.Expr:
         # NumPy 2: a Python int outside the other operand's range compares by value
         if w and isinstance(e, tir.Const) and ty.is_int and not _fits(e.value, ty):
             ty = T.promote(lt, rt, False, False)
+    if ty.is_bf16:
+        ty = T.float32  # exact
     return typer.mark(tir.Compare(T.boolean, typer.loc(node), op, typer.convert(lhs, ty, node),
                                   typer.convert(rhs, ty, node)), False)
 
@@ -143,4 +155,5 @@ def unary(typer, node, op: str, operand: tir.Expr) -> tir.Expr:
         operand = typer.convert(operand, ty, node)
     if op == "pos":
         return operand
-    return typer.mark(tir.UnaryOp(ty, typer.loc(node), op, operand), weak)
+    return typer.mark(in_float32(typer, node, ty, lambda w: tir.UnaryOp(
+        w, typer.loc(node), op, typer.convert(operand, w, node))), weak)

@@ -125,12 +125,16 @@ _TORCH_DTYPES: dict = {}
 
 def _torch(a, vals: list, staged, stream, index) -> T.Type:
     if not a.is_cuda:
-        return _numpy(a.detach().numpy(), vals, staged, stream, index)
+        t = a.detach()
+        if str(t.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: share the bits, view them as ml_dtypes'
+            import torch  # already imported: ``a`` is a tensor
+            return _numpy(t.view(torch.int16).numpy().view(T.bfloat16.dtype), vals, staged, stream, index)
+        return _numpy(t.numpy(), vals, staged, stream, index)
     dt = _TORCH_DTYPES.get(a.dtype)
     if dt is None:
         name = str(a.dtype).replace("torch.", "")
         try:
-            dt = _TORCH_DTYPES[a.dtype] = T.scalar_from_dtype(name)
+            dt = _TORCH_DTYPES[a.dtype] = T.bfloat16 if name == "bfloat16" else T.scalar_from_dtype(name)
         except TypeError:
             raise LaunchError(f"argument {index}: torch dtype {a.dtype} is not supported") from None
     shape = tuple(a.shape)
@@ -159,7 +163,7 @@ class _DLTensor(ctypes.Structure):
 
 
 _kDLCPU, _kDLCUDA = 1, 2
-_DL_KIND = {0: "i", 1: "u", 2: "f", 6: "b"}
+_DL_KIND = {0: "i", 1: "u", 2: "f", 4: "bf", 6: "b"}
 
 
 def _dlpack(a, vals: list, staged, stream, index) -> T.Type:
@@ -175,7 +179,7 @@ def _dlpack(a, vals: list, staged, stream, index) -> T.Type:
     kind = _DL_KIND.get(t.dtype.code)
     if kind is None or t.dtype.lanes != 1:
         raise LaunchError(f"argument {index}: DLPack dtype code {t.dtype.code} is not supported")
-    dt = T.Scalar(kind, t.dtype.bits) if kind != "b" else T.boolean
+    dt = T.boolean if kind == "b" else (T.bfloat16 if kind == "bf" else T.Scalar(kind, t.dtype.bits))
     shape = tuple(t.shape[i] for i in range(t.ndim))
     _require_ndim(shape, index)
     isz = dt.itemsize
@@ -216,6 +220,8 @@ def _np_scalar(a, vals, staged, stream, index):
     ty = T.scalar_from_dtype(a.dtype)
     if ty.is_complex:
         vals += (float(a.real), float(a.imag))
+    elif ty.is_bf16:
+        vals.append(int(T.bf16_bits(a)))   # the parameter holds the bit pattern
     else:
         vals.append(a.item())
     return ty
@@ -232,7 +238,8 @@ def _tuple(a, vals, staged, stream, index):
 _HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, complex: _py_complex, np.ndarray: _numpy,
                    tuple: _tuple}
 for _t in T.SCALARS:
-    _HANDLERS[_t.dtype.type] = _np_scalar
+    if not (_t.is_bf16 and not T.HAVE_BF16_DTYPE):
+        _HANDLERS[_t.dtype.type] = _np_scalar
 
 
 def handler_for(a, index: int):

@@ -273,7 +273,7 @@ class Executor:
     def e_Const(self, e, m, fr):
         if isinstance(e.type, T.NoneType):
             return None
-        return e.type.dtype.type(e.value)
+        return e.type(e.value)
 
     def e_Var(self, e, m, fr):
         return fr.vars[e.name]

@@ -23,14 +23,20 @@ def cast(v, src: T.Type, dst: T.Type):
         return tuple(cast(x, s, d) for x, s, d in zip(v, src.types, dst.types))
     if isinstance(dst, T.Array):
         return v
+    if src.is_bf16:  # exact in float32
+        return cast(np.asarray(v).astype(np.float32), T.float32, dst)
     if dst.is_bool:
         return truth(v, src)
+    if dst.is_bf16:  # rounded once, as on the GPU (NumPy's ml_dtypes cast rounds twice from float64)
+        return np.asarray(T.bf16_bits(v)).view(dst.dtype)
     return np.asarray(v).astype(dst.dtype)
 
 
 def truth(v, ty: T.Scalar):
     if ty.is_bool:
         return v
+    if ty.is_bf16:
+        v = np.asarray(v).astype(np.float32)
     return np.not_equal(v, 0)  # NaN is true, as in Python
 
 
