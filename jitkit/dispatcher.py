@@ -17,7 +17,7 @@ import threading
 from . import types as T
 from .compiler import abi
 from . import config
-from .errors import CompileError, LaunchError
+from .errors import CompileError, LaunchError, NeedsBlockShape
 from .intrinsics import constexpr_params
 from .runtime import args as A
 from .runtime import driver, fastpath, toolchain
@@ -86,7 +86,7 @@ class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
     __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative", "_coop_limits")
+                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative", "_coop_limits", "block")
 
     def __init__(self, result, device):
         self.result = result
@@ -103,6 +103,7 @@ class _Loaded:
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
         self.error_ptr = None
         self.cooperative = result.cooperative
+        self.block = result.block     # compiled for this block shape only (jk.block_dims()), or None
         self._coop_limits: dict = {}  # (block, shared bytes) -> max resident blocks
         if self.cooperative:          # cuLaunchCooperativeKernel, after a residency check: general path
             self.fast_tried = True
@@ -190,7 +191,8 @@ class Launcher:
         hot = d._hot
         if hot is not None and config._target[0] != "sim":  # generated fast path (see runtime.fastpath)
             addr = hot.fast(args) if len(args) == d._nparams else None
-            if addr is not None and self.shared <= hot.dyn_ok and getattr(driver._tls, "device", None) is hot.device:
+            if addr is not None and self.shared <= hot.dyn_ok and getattr(driver._tls, "device", None) is hot.device \
+                    and (hot.block is None or hot.block == self.block):
                 g, b = self.grid, self.block
                 res = hot.launch_fn(hot.function, g[0], g[1], g[2], b[0], b[1], b[2], self.shared, self.stream,
                                     addr, 0)
@@ -235,7 +237,8 @@ class Dispatcher:
         self._loaded: dict = {}     # argtypes -> _Loaded for the current device
         self._configs: dict = {}
         self._hot = None            # the _Loaded whose fast path is tried first
-        self._sim_funcs: dict = {}  # argtypes -> typed function, for the simulator
+        self._sim_funcs: dict = {}  # argtypes (+ block) -> typed function, for the simulator
+        self._per_block = False     # uses jk.block_dims(): compiled once per launch block shape
         self._variants: dict = {}
         self._lock = threading.RLock()
 
@@ -309,9 +312,9 @@ class Dispatcher:
                 h = handlers.get(type(a)) or A.handler_for(a, i)
                 tys.append(h(a, vals, staged, stream, i))
             tys = tuple(tys)
-            loaded = self._loaded.get(tys)
+            loaded = self._loaded.get((tys, cfg.block) if self._per_block else tys)
             if loaded is None or loaded.device is not driver.current_device():
-                loaded = self._load(tys)
+                loaded = self._load(tys, cfg.block)
             if staged:
                 self._check_writable(staged, loaded)
             if cfg.shared > loaded.dyn_ok:
@@ -368,15 +371,19 @@ class Dispatcher:
                                 "for device arrays)")
             tys.append(A.type_of(a, i))
         tys = tuple(tys)
-        func = self._sim_funcs.get(tys)
+        func = self._sim_funcs.get((tys, cfg.block) if self._per_block else tys)
         if func is None:
             try:
-                func = type_kernel(self.py_func, tys)[0]
+                try:
+                    func = type_kernel(self.py_func, tys, block=cfg.block if self._per_block else None)[0]
+                except NeedsBlockShape:
+                    self._per_block = True
+                    func = type_kernel(self.py_func, tys, block=cfg.block)[0]
             except CompileError as exc:
                 if config.keep_compiler_frames():
                     raise
                 raise exc.with_traceback(None) from None
-            self._sim_funcs[tys] = func
+            self._sim_funcs[(tys, cfg.block) if self._per_block else tys] = func
         for i, (name, _) in enumerate(func.params):
             if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
                 raise self._read_only_error(i)
@@ -388,17 +395,23 @@ class Dispatcher:
         threads and ``shared_bytes`` of dynamic shared memory, on the current GPU.  ``args`` are example
         arguments (or types) selecting the specialisation."""
         tys = self._signature(args)
-        loaded = self._loaded.get(tys)
+        block = _dim3(block, "block")
+        loaded = self._loaded.get((tys, block) if self._per_block else tys)
         if loaded is None or loaded.device is not driver.current_device():
-            loaded = self._load(tys)
-        return loaded.max_cooperative_blocks(_dim3(block, "block"), shared_bytes)
+            loaded = self._load(tys, block)
+        return loaded.max_cooperative_blocks(block, shared_bytes)
 
-    def _load(self, tys: tuple) -> _Loaded:
+    def _load(self, tys: tuple, block: tuple) -> _Loaded:
         dev = driver.current_device()
         with self._lock:
-            result = self._compile(tys, toolchain.check_arch(dev.arch)[0])
+            arch = toolchain.check_arch(dev.arch)[0]
+            try:
+                result = self._compile(tys, arch, block if self._per_block else None)
+            except NeedsBlockShape:
+                self._per_block = True
+                result = self._compile(tys, arch, block)
             loaded = _Loaded(result, dev)
-            self._loaded[tys] = loaded
+            self._loaded[(tys, block) if self._per_block else tys] = loaded
         return loaded
 
     def _read_only_error(self, index: int) -> LaunchError:
@@ -431,8 +444,8 @@ class Dispatcher:
         driver.raise_error(err, "cuLaunchKernel", self.__qualname__)
 
     # ---------------------------------------------------------------- compile
-    def _compile(self, argtypes: tuple, arch: str):
-        key = (argtypes, arch)
+    def _compile(self, argtypes: tuple, arch: str, block: tuple | None = None):
+        key = (argtypes, arch, block)
         found = self._results.get(key)
         if found is None:
             from .compiler.pipeline import compile_kernel  # the compiler loads on first use
@@ -440,7 +453,7 @@ class Dispatcher:
                 found = self._results.get(key)
                 if found is None:
                     try:
-                        found = compile_kernel(self.py_func, argtypes, arch, self.options)
+                        found = compile_kernel(self.py_func, argtypes, arch, self.options, block)
                     except CompileError as exc:
                         if config.keep_compiler_frames():
                             raise
@@ -471,68 +484,88 @@ class Dispatcher:
             arch = driver.current_device().arch
         return toolchain.check_arch(arch)[0]
 
-    def compile(self, signature, arch: str | None = None):
+    def compile(self, signature, arch: str | None = None, block=None):
         """Compile for ``signature`` (types or example arguments) and ``arch`` (default: current GPU).
 
-        Works without a GPU when ``arch`` is given, e.g. ``arch="sm_90"``.
+        Works without a GPU when ``arch`` is given, e.g. ``arch="sm_90"``.  ``block`` is the launch
+        block shape, needed by kernels that use block primitives (``jk.block_dims()``).
         """
-        return self._compile(self._signature(signature), self._arch(arch))
+        tys, arch = self._signature(signature), self._arch(arch)
+        if block is not None:
+            return self._compile(tys, arch, _dim3(block, "block"))
+        try:
+            return self._compile(tys, arch)
+        except NeedsBlockShape:
+            raise TypeError(self._needs_block_message()) from None
+
+    def _needs_block_message(self) -> str:
+        return (f"{self.__qualname__} uses jk.block_dims() (block primitives do), so it compiles once per block "
+                "shape: pass block=(threads,) or block=(x, y, z)")
 
     @property
     def signatures(self) -> list:
         """Argument-type tuples compiled so far."""
         return list(dict.fromkeys(k[0] for k in self._results))
 
-    def inspect_ir(self, signature=None, arch: str | None = None) -> str:
+    def inspect_ir(self, signature=None, arch: str | None = None, block=None) -> str:
         """The NVVM IR (LLVM text) for ``signature``."""
-        return self._stage("nvvm", signature, arch)
+        return self._stage("nvvm", signature, arch, block)
 
-    def inspect_ptx(self, signature=None, arch: str | None = None) -> str:
+    def inspect_ptx(self, signature=None, arch: str | None = None, block=None) -> str:
         """The PTX libNVVM produces for ``signature``."""
-        return self._stage("ptx", signature, arch)
+        return self._stage("ptx", signature, arch, block)
 
-    def inspect_sass(self, signature=None, arch: str | None = None) -> str:
+    def inspect_sass(self, signature=None, arch: str | None = None, block=None) -> str:
         """The SASS of the cubin (needs nvdisasm/cuobjdump: ``pip install jitkit[sass]``)."""
-        return toolchain.disassemble(self._stage("cubin", signature, arch))
+        return toolchain.disassemble(self._stage("cubin", signature, arch, block))
 
-    def export(self, signature, arch: str | None = None, kind: str = "ltoir", name: str | None = None) -> bytes:
+    def export(self, signature, arch: str | None = None, kind: str = "ltoir", name: str | None = None,
+               block=None) -> bytes:
         """This function compiled as an ``extern "C"`` device function for other code to link:
         LTO-IR (``kind="ltoir"``, for nvJitLink -lto, numba-cuda or CUDA C++ with -dlto) or PTX text.
 
         ``signature`` gives scalar types (or example values); the symbol is ``name`` (default: the
         Python name).  Declare it on the other side as e.g. ``extern "C" __device__ float f(float);``.
+        ``block`` is the caller's block shape, for functions that use block primitives.
         """
         if kind not in ("ltoir", "ptx"):
             raise ValueError(f"kind must be 'ltoir' or 'ptx', got {kind!r}")
         from .compiler.pipeline import export_device
         sym = name or self.__name__
         try:
-            return export_device(self.py_func, self._signature(signature), self._arch(arch), self.options, sym, kind)
+            return export_device(self.py_func, self._signature(signature), self._arch(arch), self.options, sym, kind,
+                                 None if block is None else _dim3(block, "block"))
+        except NeedsBlockShape:
+            raise TypeError(self._needs_block_message()) from None
         except CompileError as exc:
             if config.keep_compiler_frames():
                 raise
             raise exc.with_traceback(None) from None
 
-    def inspect_resources(self, signature=None, arch: str | None = None) -> dict:
+    def inspect_resources(self, signature=None, arch: str | None = None, block=None) -> dict:
         """Registers and shared/local/stack bytes per thread or block of the compiled kernel
         (from the cubin, so no GPU is needed; uses cuobjdump from the cuda-toolkit wheels)."""
-        res = self._compile_stage_result(signature, arch)
+        res = self._compile_stage_result(signature, arch, block)
         return toolchain.resource_usage(res.cubin)[res.name]
 
-    def inspect_types(self, signature=None, arch: str | None = None):
+    def inspect_types(self, signature=None, arch: str | None = None, block=None):
         """The typed tree (``jitkit.compiler.tir.Function``) for ``signature``.
 
         Only types the function (no arch needed), so it also works for device functions.
         """
         if signature is None:
-            return self._stage("typed", None, arch)
+            return self._stage("typed", None, arch, block)
         from .compiler.pipeline import type_kernel
-        return type_kernel(self.py_func, self._signature(signature), kernel=False)[0]
+        try:
+            return type_kernel(self.py_func, self._signature(signature), kernel=False,
+                               block=None if block is None else _dim3(block, "block"))[0]
+        except NeedsBlockShape:
+            raise TypeError(self._needs_block_message()) from None
 
-    def _stage(self, stage: str, signature, arch):
-        return self._compile_stage_result(signature, arch).stage(stage)
+    def _stage(self, stage: str, signature, arch, block=None):
+        return self._compile_stage_result(signature, arch, block).stage(stage)
 
-    def _compile_stage_result(self, signature, arch):
+    def _compile_stage_result(self, signature, arch, block=None):
         from .compiler.pipeline import signature_str
         if signature is None:
             sigs = self.signatures
@@ -540,7 +573,10 @@ class Dispatcher:
                 raise TypeError(f"{self.__qualname__} has {len(sigs)} compiled signatures; pass one of: "
                                 + "; ".join(signature_str(s) for s in sigs))
             signature = sigs[0]
-        return self.compile(signature, arch)
+            if block is None:
+                blocks = [k[2] for k in self._results if k[0] == signature and k[2] is not None]
+                block = blocks[-1] if blocks else None
+        return self.compile(signature, arch, block)
 
 
 def _sim_value(a, ty):

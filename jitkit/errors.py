@@ -124,3 +124,8 @@ class LaunchError(JitkitError, ValueError):
 
 class BarrierError(JitkitError, RuntimeError):
     """``syncthreads()`` reached by only part of a block (the simulator reports what hangs a GPU)."""
+
+
+class NeedsBlockShape(Exception):
+    """Internal: typing met ``jk.block_dims()`` (directly or in a primitive) without a block shape.
+    The dispatcher then compiles the kernel once per launch block shape."""

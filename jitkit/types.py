@@ -168,13 +168,21 @@ class Array(Type):
     """An array argument: element type, number of dimensions and layout.
 
     layout is 'C' (row-major contiguous), 'F' (column-major contiguous) or 'A'
-    (any strides).  A 1-d contiguous array is 'C'.
+    (any strides).  A 1-d contiguous array is 'C'.  ``shape`` is known for
+    ``jk.local.array``/``jk.shared.array`` allocations (a tuple of ints, else
+    None): their ``.shape``/``.size`` are compile-time constants, and device
+    functions taking them specialise per shape (items per thread, tile sizes).
     """
 
-    __slots__ = ("dtype", "ndim", "layout", "name")
+    __slots__ = ("dtype", "ndim", "layout", "shape", "name")
 
-    def _init(self, dtype: Scalar, ndim: int, layout: str):
-        self._set(dtype=dtype, ndim=ndim, layout=layout, name=f"array({dtype.name}, {ndim}d, {layout})")
+    def __new__(cls, dtype, ndim, layout, shape=None):
+        return Type.__new__(cls, dtype, ndim, layout, shape)
+
+    def _init(self, dtype: Scalar, ndim: int, layout: str, shape=None):
+        extra = "" if shape is None else f", shape={shape}"
+        self._set(dtype=dtype, ndim=ndim, layout=layout, shape=shape,
+                  name=f"array({dtype.name}, {ndim}d, {layout}{extra})")
 
 
 class Tuple(Type):
@@ -219,8 +227,8 @@ class Literal(Type):
             value = scalar_from_dtype(value)
         if isinstance(value, tuple):
             value = tuple(Literal.of(v).value for v in value)
-        elif not (isinstance(value, (bool, int, float, Scalar)) or callable(value)):
-            raise TypeError(f"a constexpr value must be a number, bool, tuple, scalar type or function, "
+        elif not (value is None or isinstance(value, (bool, int, float, Scalar)) or callable(value)):
+            raise TypeError(f"a constexpr value must be None, a number, bool, tuple, scalar type or function, "
                             f"got {type(value).__qualname__}")
         try:
             hash(value)

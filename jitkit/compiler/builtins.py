@@ -276,6 +276,30 @@ def _grid(kind):
     return rule
 
 
+def _block_dims(typer, node, args, kwargs):
+    _no_kwargs(typer, node, kwargs, "jitkit.block_dims()")
+    _arity(typer, node, args, 0, "jitkit.block_dims()")
+    from ..errors import NeedsBlockShape
+    block = typer.unit.block
+    if block is None:
+        raise NeedsBlockShape()
+    items = [typer.const(n, node) for n in block]
+    return tir.MakeTuple(T.Tuple(tuple(i.type for i in items)), typer.loc(node), items)
+
+
+def _type(typer, node, args, kwargs):
+    """``type(x)``: the jitkit type of a scalar, usable as a cast or a dtype (``type(x)(0)``,
+    ``jk.shared.array(n, type(x))``)."""
+    _no_kwargs(typer, node, kwargs, "type()")
+    _arity(typer, node, args, 1, "type()")
+    from .infer import Static
+    t = args[0].type
+    if not isinstance(t, T.Scalar):
+        raise typer.err(TypingError, f"type() inside kernels takes a scalar, got {t}", node,
+                        "for arrays use a.dtype")
+    return Static(t)
+
+
 def _syncthreads(typer, node, args, kwargs):
     _no_kwargs(typer, node, kwargs, "jitkit.syncthreads()")
     _arity(typer, node, args, 0, "jitkit.syncthreads()")
@@ -371,6 +395,7 @@ def _build():
         builtins.int: _cast_to(T.int64, "int()"), builtins.float: _cast_to(T.float64, "float()"),
         builtins.bool: _cast_to(T.boolean, "bool()"), builtins.range: _range_outside_for,
         I.grid: _grid("grid"), I.gridsize: _grid("gridsize"), I.syncthreads: _syncthreads,
+        I.block_dims: _block_dims, builtins.type: _type,
         I.shfl_sync: _shfl("shfl_sync"), I.shfl_up_sync: _shfl("shfl_up_sync"),
         I.shfl_down_sync: _shfl("shfl_down_sync"), I.shfl_xor_sync: _shfl("shfl_xor_sync"),
         I.ballot_sync: _vote("ballot_sync"), I.any_sync: _vote("any_sync"), I.all_sync: _vote("all_sync"),

@@ -43,9 +43,13 @@ class Static:
 
 
 class CompileUnit:
-    """State shared by the functions typed for one kernel specialisation."""
+    """State shared by the functions typed for one kernel specialisation.
 
-    def __init__(self):
+    ``block`` is the launch's block shape ``(x, y, z)`` for kernels specialised on it
+    (those reaching ``jk.block_dims()``), else None."""
+
+    def __init__(self, block: tuple | None = None):
+        self.block = block
         self.functions: dict = {}     # (pyfunc, argtypes) -> tir.Function
         self.stack: list = []         # pyfuncs being typed (recursion detection)
         self._names: set = set()
@@ -104,6 +108,17 @@ def _compile_time_value(e):
         items = [_compile_time_value(i) for i in e.items]
         return MISSING if MISSING in items else tuple(items)
     return MISSING
+
+
+def _stored_once(tree: ast.FunctionDef) -> set:
+    """Names stored exactly once in the function (parameters count as stores)."""
+    counts: dict = {a.arg: 1 for a in tree.args.args}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            counts[n.id] = counts.get(n.id, 0) + 1
+        elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+            counts[n.target.id] = counts.get(n.target.id, 0) + 1
+    return {k for k, c in counts.items() if c == 1}
 
 
 def _always_returns(stmts) -> bool:
@@ -181,6 +196,11 @@ class FunctionTyper:
         self.cooperative = False
         self.aliases: dict = {}
         self._tmp_names: dict = {}
+        # a local assigned once, by a top-level statement, from a compile-time value is that value
+        # (``n = x.size * 4`` on a static shape, ``bx, by, bz = jk.block_dims()``, ``dt = type(v)``)
+        self.const_locals: dict = {}
+        self._once = _stored_once(parsed.tree)
+        self._top = {id(st) for st in parsed.tree.body if isinstance(st, ast.Assign)}
 
     # ------------------------------------------------------------- helpers
     def loc(self, node):
@@ -284,6 +304,7 @@ class FunctionTyper:
         for _ in range(50):
             self.changed = self.deferred = False
             self.weak.clear()
+            self.const_locals.clear()
             self.block(self.p.tree.body)
             if not self.changed and not self.deferred:
                 break
@@ -291,6 +312,7 @@ class FunctionTyper:
                 break
         self.strict = True
         self.weak.clear()
+        self.const_locals.clear()
         body = self.block(self.p.tree.body)
         ret = self.ret_type if self.ret_type is not None else T.none
         if ret is not T.none and not _always_returns(body):
@@ -340,7 +362,14 @@ class FunctionTyper:
         return tir.ExprStmt(self.loc(s), self.rexpr(s.value))
 
     def stmt_Assign(self, s):
-        value = self.rexpr(s.value)
+        if id(s) in self._top and len(s.targets) == 1:
+            value = self.expr(s.value)
+            if self._const_local(s.targets[0], value):
+                return []
+            if isinstance(value, Static):
+                value = self.rexpr(s.value)   # reports a compile-time object used as a value
+        else:
+            value = self.rexpr(s.value)
         out = []
         if len(s.targets) > 1 and not isinstance(value, (tir.Const, tir.Var)):
             tmp = self._tmp(s)
@@ -349,6 +378,22 @@ class FunctionTyper:
         for target in s.targets:
             out.extend(self.assign_target(target, value, s))
         return out
+
+    def _const_local(self, target, value) -> bool:
+        if isinstance(target, ast.Name):
+            if target.id in self._once and target.id not in self.declared and \
+                    _compile_time_value(value) is not MISSING:
+                self.const_locals[target.id] = value
+                return True
+            return False
+        if isinstance(target, ast.Tuple) and isinstance(value, tir.MakeTuple) and \
+                len(target.elts) == len(value.items) and \
+                all(isinstance(t, ast.Name) and t.id in self._once for t in target.elts) and \
+                all(_compile_time_value(v) is not MISSING for v in value.items):
+            for t, v in zip(target.elts, value.items):
+                self.const_locals[t.id] = v
+            return True
+        return False
 
     def stmt_AnnAssign(self, s):
         if not isinstance(s.target, ast.Name):
@@ -589,6 +634,8 @@ class FunctionTyper:
         name = node.id
         if name in self.constexprs:
             return self.static_value(self.constexprs[name], node, name)
+        if name in self.const_locals:
+            return self.const_locals[name]
         if name in self.locals:
             return self._var(name, node)
         value = self.p.resolve(name)
@@ -642,6 +689,11 @@ class FunctionTyper:
         ty = base.type
         loc = self.loc(node)
         if isinstance(ty, T.Array):
+            if ty.shape is not None and attr in ("shape", "size"):   # an allocation: compile-time
+                if attr == "size":
+                    return self.const(int(np.prod(ty.shape)), node)
+                return tir.MakeTuple(T.Tuple((T.int64,) * ty.ndim), loc,
+                                     [self.const(n, node) for n in ty.shape])
             if attr in ("shape", "strides"):
                 items = [tir.ArrayAttr(T.int64, loc, base, attr, d) for d in range(ty.ndim)]
                 return tir.MakeTuple(T.Tuple((T.int64,) * ty.ndim), loc, items)
@@ -725,6 +777,8 @@ class FunctionTyper:
         return O.unary(self, node, O.UNOPS[type(node.op)], self.rexpr(node.operand))
 
     def expr_Compare(self, node):
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
+            return self._identity(node)
         operands = [self.rexpr(node.left)] + [self.rexpr(c) for c in node.comparators]
         for op in node.ops:
             if type(op) not in O.CMPOPS:
@@ -741,6 +795,20 @@ class FunctionTyper:
             tmps.append(e)
         tests = [O.compare(self, node, O.CMPOPS[type(op)], tmps[k], tmps[k + 1]) for k, op in enumerate(node.ops)]
         return tir.BoolOp(T.boolean, self.loc(node), "and", tests)
+
+    def _identity(self, node):
+        """``a is b`` / ``a is not b`` on compile-time values (``op is None`` for optional constexpr
+        functions): a constant."""
+        vals = []
+        for n in (node.left, node.comparators[0]):
+            e = self.expr(n)
+            v = None if isinstance(e, tir.Const) and isinstance(e.type, T.NoneType) else _compile_time_value(e)
+            if v is MISSING:
+                raise self.err(UnsupportedError, "'is' compares compile-time values only (e.g. `op is None` for a "
+                               "constexpr parameter)", node, "compare numbers with == and !=")
+            vals.append(v)
+        same = vals[0] is vals[1]
+        return self.const(same if isinstance(node.ops[0], ast.Is) else not same, node)
 
     def expr_BoolOp(self, node):
         values = [self.rexpr(v) for v in node.values]
@@ -971,7 +1039,7 @@ class FunctionTyper:
             raise self.err(TypingError, f"static shared array of {nbytes} bytes exceeds the 48 KiB limit", node,
                            "use the dynamic shared array, jk.shared.array(0, dtype), sized by the launch's "
                            "shared_bytes (up to the device's opt-in limit)")
-        return tir.AllocArray(T.Array(dtype, len(shape), "C"), self.loc(node), space, shape, align)
+        return tir.AllocArray(T.Array(dtype, len(shape), "C", shape), self.loc(node), space, shape, align)
 
     def _dtype_arg(self, node, what) -> T.Scalar:
         dt = self.expr(node)

@@ -35,6 +35,7 @@ class CompileResult:
     ltoir: bytes | None = None
     sites: tuple = ()               # debug=True: (kind, Loc, message) per check site, 1-based ids
     cooperative: bool = False       # uses grid_sync: must be launched cooperatively
+    block: tuple | None = None      # the block shape it was specialised for (jk.block_dims()), or None
     from_disk: bool = False
     timings: dict = field(default_factory=dict)
     _ptx: str | None = None
@@ -50,7 +51,7 @@ class CompileResult:
         """The artifact of a named stage (see :data:`STAGES`)."""
         if name == "typed":
             if self.typed is None:
-                self.typed = type_kernel(self.pyfunc, self.argtypes)[0]
+                self.typed = type_kernel(self.pyfunc, self.argtypes, block=self.block)[0]
             return self.typed
         if name == "nvvm":
             return self.ir
@@ -66,14 +67,16 @@ class CompileResult:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
 
 
-def type_kernel(pyfunc, argtypes: tuple, kernel: bool = True):
+def type_kernel(pyfunc, argtypes: tuple, kernel: bool = True, block: tuple | None = None):
     """Type ``pyfunc`` for ``argtypes``: ``(tir.Function, CompileUnit)``.
 
     With ``kernel=True`` it must return nothing (every backend launches it as a kernel).
+    ``block`` is the launch block shape for kernels that use ``jk.block_dims()``; without it
+    such a kernel raises ``infer.NeedsBlockShape``.
     """
     from ..errors import CompileError
     from . import infer
-    unit = infer.CompileUnit()
+    unit = infer.CompileUnit(block)
     func = infer.type_function(unit, pyfunc, argtypes)
     if kernel and not isinstance(func.return_type, T.NoneType):
         raise CompileError(f"kernel {func.qualname} returns {func.return_type}; kernels return nothing",
@@ -86,10 +89,10 @@ def _written_indices(func) -> frozenset:
     return frozenset(i for i, n in enumerate(names) if n in func.written_params)
 
 
-def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> CompileResult:
+def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict, block: tuple | None = None) -> CompileResult:
     t0 = time.perf_counter()
     key = cache.make_key(__version__, toolchain.fingerprint(), arch, repr(sorted(options.items())),
-                         repr(argtypes), cachekey.function_key(pyfunc),
+                         repr(argtypes), repr(block), cachekey.function_key(pyfunc),
                          cachekey.values_key(t.value for t in argtypes if isinstance(t, T.Literal)),
                          _link_key(options))
     hit = cache.load(key)
@@ -98,9 +101,9 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
         return CompileResult(meta["name"], meta["qualname"], argtypes, arch, options, blobs["ir"].decode(),
                              blobs["cubin"], frozenset(meta["written"]), pyfunc=pyfunc, from_disk=True,
                              sites=_load_sites(meta.get("sites", ())), cooperative=meta.get("cooperative", False),
-                             timings={"disk": time.perf_counter() - t0})
+                             block=block, timings={"disk": time.perf_counter() - t0})
     t1 = time.perf_counter()
-    func, _ = type_kernel(pyfunc, argtypes)
+    func, _ = type_kernel(pyfunc, argtypes, block=block)
     written = _written_indices(func)
     t2 = time.perf_counter()
     from .lower import lower_kernel  # llvmlite loads only when something must be compiled
@@ -120,17 +123,19 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict) -> Compile
                       "sites": _dump_sites(sites), "cooperative": func.cooperative},
                 {"ir": ir_text.encode(), "cubin": cubin})
     return CompileResult(func.name, func.qualname, argtypes, arch, options, ir_text, cubin, written,
-                         typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites, cooperative=func.cooperative,
+                         typed=func, ltoir=ltoir, pyfunc=pyfunc, sites=sites, cooperative=func.cooperative, block=block,
                          timings={"key": t1 - t0, "typed": t2 - t1, "nvvm": t3 - t2, "ltoir": t4 - t3,
                                   "cubin": t5 - t4})
 
 
-def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, kind: str) -> bytes:
+def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, kind: str,
+                  block: tuple | None = None) -> bytes:
     """LTO-IR or PTX of device function ``pyfunc`` for ``argtypes`` as an ``extern "C"`` function ``name``
-    (scalar parameters and result), for other programs to link."""
+    (scalar parameters and result), for other programs to link.  ``block``: the block shape the
+    caller launches with, for functions using block primitives (``jk.block_dims()``)."""
     from ..errors import CompileError
     from .lower import ModuleLowering
-    func, _ = type_kernel(pyfunc, argtypes, kernel=False)
+    func, _ = type_kernel(pyfunc, argtypes, kernel=False, block=block)
 
     def c_scalar(t):
         return isinstance(t, T.Scalar) and not (t.is_bool or t.is_complex)
