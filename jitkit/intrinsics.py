@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "threadIdx", "blockIdx", "blockDim", "gridDim",
-    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims",
+    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast",
 ]
 
 
@@ -76,6 +76,8 @@ warpsize = _Special("warpsize")
 grid = _Intrinsic("grid", "grid(n) returns the absolute thread index in n dimensions (int64, a tuple for n > 1)")
 gridsize = _Intrinsic("gridsize", "gridsize(n) returns the total number of threads in n dimensions")
 syncthreads = _Intrinsic("syncthreads", "syncthreads() waits until every thread of the block reaches it")
+bitcast = _Intrinsic("bitcast", "bitcast(x, type): the bits of scalar x as another scalar type of the same "
+                     "width, e.g. bitcast(f, jk.uint32)")
 block_dims = _Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
                         "ints; a kernel using it (as the block primitives do) compiles once per block shape")
 

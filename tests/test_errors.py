@@ -338,9 +338,9 @@ def b_shared_too_big(x):
     sm = jk.shared.array((128, 128), jk.float64)  # ERR
 
 
-@bad((F32,), TypingError, "works on 32- and 64-bit")
-def b_shfl_int8(x):
-    v = jk.shfl_sync(0xFFFFFFFF, jk.int8(1), 0)  # ERR
+@bad((F32,), TypingError, "works on bool, int and float scalars, got complex")
+def b_shfl_complex(x):
+    v = jk.shfl_sync(0xFFFFFFFF, 1j, 0)  # ERR
 
 
 @bad((F32,), TypingError, "atomic.and_\\(\\) is not supported on float32")

@@ -308,9 +308,10 @@ def _syncthreads(typer, node, args, kwargs):
 
 def _warp_value(typer, node, v, what):
     t = v.type
-    if not (isinstance(t, T.Scalar) and (t.is_int or t.is_float) and t.bits in (32, 64)):
-        raise typer.err(TypingError, f"{what} works on 32- and 64-bit ints and floats, got {t}", node,
-                        "convert first, e.g. jk.int32(x)")
+    if not (isinstance(t, T.Scalar) and not t.is_complex):
+        raise typer.err(TypingError, f"{what} works on bool, int and float scalars, got {t}", node,
+                        "shuffle a complex number's .real and .imag separately" if isinstance(t, T.Scalar) and
+                        t.is_complex else "shuffle a tuple's items one by one")
     return v
 
 

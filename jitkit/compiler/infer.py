@@ -865,6 +865,10 @@ class FunctionTyper:
             return self.inline_asm(node)
         if target is I.shared.array or target is I.local.array:
             return self.alloc_array(node, "shared" if target is I.shared.array else "local")
+        if target is isinstance:
+            return self.isinstance_call(node)
+        if target is I.bitcast:
+            return self.bitcast_call(node)
         args = [self.rexpr(a) for a in node.args]
         kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
         rule = B.lookup(target)
@@ -968,6 +972,43 @@ class FunctionTyper:
         args = [self.convert(a, T.int64 if a.type.is_int else T.float64, node) if self.is_weak(a) else a
                 for a in args]
         return tir.InlineAsm(ret, self.loc(node), ptx, constraints, args, sim)
+
+    _ISINSTANCE = {T.Array: lambda t: isinstance(t, T.Array), T.Tuple: lambda t: isinstance(t, T.Tuple),
+                   tuple: lambda t: isinstance(t, T.Tuple), T.Scalar: lambda t: isinstance(t, T.Scalar),
+                   bool: lambda t: isinstance(t, T.Scalar) and t.is_bool,
+                   int: lambda t: isinstance(t, T.Scalar) and (t.is_int or t.is_bool),
+                   float: lambda t: isinstance(t, T.Scalar) and t.is_float,
+                   complex: lambda t: isinstance(t, T.Scalar) and t.is_complex}
+
+    def isinstance_call(self, node):
+        """``isinstance(x, cls)`` decided at compile time from x's jitkit type; ``cls`` is jk.Array,
+        jk.Tuple/tuple, jk.Scalar, bool, int, float, complex or a tuple of those."""
+        if len(node.args) != 2 or node.keywords:
+            raise self.err(TypingError, "isinstance() takes (value, class)", node)
+        x = self.expr(node.args[0])
+        if isinstance(x, Static):
+            raise self.err(TypingError, "isinstance() inside kernels tests values, not compile-time objects", node)
+        cls = _compile_time_value(self.expr(node.args[1]))
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        tests = [self._ISINSTANCE.get(c) if isinstance(c, type) else None for c in classes]
+        if None in tests:
+            raise self.err(TypingError, "isinstance() inside kernels takes jk.Array, jk.Tuple, tuple, jk.Scalar, "
+                           "bool, int, float or complex", node.args[1])
+        return self.const(any(t(x.type) for t in tests), node)
+
+    def bitcast_call(self, node):
+        if len(node.args) != 2 or node.keywords:
+            raise self.err(TypingError, "jitkit.bitcast() takes (value, type)", node)
+        x = self.rexpr(node.args[0])
+        dst = self._dtype_arg(node.args[1], "jitkit.bitcast()")
+        src = x.type
+        if not (isinstance(src, T.Scalar) and not src.is_bool and not dst.is_bool and src.bits == dst.bits
+                and not src.is_complex and not dst.is_complex):
+            raise self.err(TypingError, f"jitkit.bitcast() reinterprets a non-bool scalar as a type of the same "
+                           f"width, got {src} to {dst}", node)
+        if src is dst:
+            return x
+        return tir.Op(dst, self.loc(node), "bitcast", [x])
 
     def print_call(self, node):
         opts = {"sep": " ", "end": "\n"}

@@ -407,6 +407,9 @@ def lower_op(fl, e, args):
         return None
     if name.startswith("warp."):
         return _warp(fl, name[5:], e, args)
+    if name == "bitcast":
+        x, = args
+        return x if x.type == value_type(e.type) else b.bitcast(x, value_type(e.type))
     if name in ("min", "max"):
         x, y = args
         pick_y = compare(b, "lt" if name == "min" else "gt", y, x, e.type)
@@ -503,6 +506,11 @@ def _warp(fl, name, e, args):
         def shfl32(v):
             return b.call(fn, [mask, v, lane, cc])
         ty = e.type
+        if ty.bits < 32 or ty.is_bool:  # widen to one 32-bit register and back
+            ity = value.type if not ty.is_float or ty.is_bf16 else ir.IntType(ty.bits)
+            v = b.bitcast(value, ity) if ity is not value.type else value
+            r = b.trunc(shfl32(b.zext(v, I32)), ity)
+            return b.bitcast(r, value.type) if ity is not value.type else r
         if ty.bits == 32:
             v = b.bitcast(value, I32) if ty.is_float else value
             r = shfl32(v)

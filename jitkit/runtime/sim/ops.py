@@ -139,6 +139,8 @@ def lower_op(ex, e, args):
         return None
     if name.startswith("warp."):
         return _warp(ex, name[5:], e, args)
+    if name == "bitcast":
+        return np.ascontiguousarray(args[0], e.args[0].type.dtype).view(e.type.dtype)
     if name in ("threadfence", "threadfence_block"):
         return None  # the simulator executes memory operations in program order
     if name in ("min", "max"):
