@@ -44,3 +44,7 @@ __all__ = [
     "grid_sync", "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
     "any_sync", "all_sync", "match_any_sync", "match_all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
 ]
+
+from .primitives import block, warp  # noqa: E402  (written in the kernel language: needs the names above)
+
+__all__ += ["block", "warp"]

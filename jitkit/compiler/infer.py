@@ -342,6 +342,8 @@ class FunctionTyper:
                 out.extend(r)
             elif r is not None:
                 out.append(r)
+            if out and _always_returns(out):
+                break   # unreachable after a return (e.g. one under a compile-time `if`): not typed
         return out
 
     # ------------------------------------------------------------- statements
@@ -803,10 +805,11 @@ class FunctionTyper:
         for n in (node.left, node.comparators[0]):
             e = self.expr(n)
             v = None if isinstance(e, tir.Const) and isinstance(e.type, T.NoneType) else _compile_time_value(e)
-            if v is MISSING:
-                raise self.err(UnsupportedError, "'is' compares compile-time values only (e.g. `op is None` for a "
-                               "constexpr parameter)", node, "compare numbers with == and !=")
-            vals.append(v)
+            vals.append(e if v is MISSING else v)   # a run-time value: is not None, not anything else known
+        runtime = [isinstance(v, tir.Expr) for v in vals]
+        if all(runtime) or (any(runtime) and None not in vals):
+            raise self.err(UnsupportedError, "'is' compares compile-time values only (e.g. `op is None` for an "
+                           "optional function or value)", node, "compare numbers with == and !=")
         same = vals[0] is vals[1]
         return self.const(same if isinstance(node.ops[0], ast.Is) else not same, node)
 
@@ -827,9 +830,9 @@ class FunctionTyper:
 
     def expr_IfExp(self, node):
         cond = self.truth(self.rexpr(node.test), node.test)
+        if isinstance(cond, tir.Const):   # compile-time: only the taken side (which may be a type or function)
+            return self.expr(node.body if cond.value else node.orelse)
         a, b = self.rexpr(node.body), self.rexpr(node.orelse)
-        if isinstance(cond, tir.Const):
-            return a if cond.value else b
         ty = unify(a.type, self.is_weak(a), b.type, self.is_weak(b))
         if ty is None:
             raise self.err(TypingError, f"the branches of this conditional expression have incompatible types "
@@ -978,11 +981,18 @@ class FunctionTyper:
                    bool: lambda t: isinstance(t, T.Scalar) and t.is_bool,
                    int: lambda t: isinstance(t, T.Scalar) and (t.is_int or t.is_bool),
                    float: lambda t: isinstance(t, T.Scalar) and t.is_float,
-                   complex: lambda t: isinstance(t, T.Scalar) and t.is_complex}
+                   complex: lambda t: isinstance(t, T.Scalar) and t.is_complex,
+                   np.integer: lambda t: isinstance(t, T.Scalar) and t.is_int,
+                   np.signedinteger: lambda t: isinstance(t, T.Scalar) and t.is_signed,
+                   np.unsignedinteger: lambda t: isinstance(t, T.Scalar) and t.kind == "u",
+                   np.floating: lambda t: isinstance(t, T.Scalar) and t.is_float,
+                   np.complexfloating: lambda t: isinstance(t, T.Scalar) and t.is_complex,
+                   np.bool_: lambda t: isinstance(t, T.Scalar) and t.is_bool}
 
     def isinstance_call(self, node):
         """``isinstance(x, cls)`` decided at compile time from x's jitkit type; ``cls`` is jk.Array,
-        jk.Tuple/tuple, jk.Scalar, bool, int, float, complex or a tuple of those."""
+        jk.Tuple/tuple, jk.Scalar, bool, int, float, complex, NumPy's abstract scalar classes
+        (np.signedinteger, np.unsignedinteger, np.integer, np.floating...) or a tuple of those."""
         if len(node.args) != 2 or node.keywords:
             raise self.err(TypingError, "isinstance() takes (value, class)", node)
         x = self.expr(node.args[0])
@@ -993,7 +1003,8 @@ class FunctionTyper:
         tests = [self._ISINSTANCE.get(c) if isinstance(c, type) else None for c in classes]
         if None in tests:
             raise self.err(TypingError, "isinstance() inside kernels takes jk.Array, jk.Tuple, tuple, jk.Scalar, "
-                           "bool, int, float or complex", node.args[1])
+                           "bool, int, float, complex or np.integer/np.signedinteger/np.unsignedinteger/np.floating",
+                           node.args[1])
         return self.const(any(t(x.type) for t in tests), node)
 
     def bitcast_call(self, node):
@@ -1116,6 +1127,8 @@ class FunctionTyper:
                 a = bound.arguments[name]
             else:
                 a = self.static_value(param.default, node, name)
+            if isinstance(a, tir.Const) and isinstance(a.type, T.NoneType):
+                a = Static(None)                      # a literal None argument is a compile-time value
             value = _compile_time_value(a)
             if name in cx or isinstance(a, Static):  # compile-time: part of the callee's types
                 if value is MISSING:

@@ -142,7 +142,10 @@ def _fits(value, ty: T.Scalar) -> bool:
 
 def unary(typer, node, op: str, operand: tir.Expr) -> tir.Expr:
     if op == "not":
-        return tir.UnaryOp(T.boolean, typer.loc(node), "not", typer.truth(operand, node))
+        t = typer.truth(operand, node)
+        if isinstance(t, tir.Const):   # compile-time (`not isinstance(...)`, constexpr flags)
+            return typer.const(not t.value, node)
+        return tir.UnaryOp(T.boolean, typer.loc(node), "not", t)
     ty = _scalar(typer, operand, op, node)
     weak = typer.is_weak(operand)
     if isinstance(operand, tir.Const) and weak:

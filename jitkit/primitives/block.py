@@ -1,0 +1,448 @@
+"""Block-level primitives, written in jitkit's kernel language: ``jk.block.reduce(v, op)`` and friends.
+
+Every thread of the block calls them together (they synchronise the block).  The block shape is
+taken from the launch (the kernel compiles once per block shape, see ``jk.block_dims()``) and items
+per thread from the static shape of a ``jk.local.array``: nothing is declared twice.  Temporary shared
+memory is allocated per primitive and reused by later calls (each primitive starts with a barrier, so
+consecutive calls need no ``syncthreads()`` in between).
+
+Values are scalars or, for the items-per-thread forms, a thread's ``jk.local.array`` in *blocked*
+arrangement (thread t holds items t*n .. t*n+n-1 of the tile) unless a function says otherwise.
+``op`` is a ``@jk.jit`` device function or a well-known operator (``operator.add``, ``min``, ``max``,
+``operator.or_``...): associative, not necessarily commutative (operands combine in thread order).
+
+Example::
+
+    @jk.jit
+    def tile_sums(x, out):
+        items = jk.local.array(4, jk.float32)
+        base = jk.blockIdx.x * jk.blockDim.x * 4
+        jk.block.load(x, base, items, default=0)
+        total = jk.block.sum(items)                      # every thread gets the tile's sum
+        jk.block.inclusive_scan(items, operator.add)     # in place: running sums over the tile
+        jk.block.store(out, base, items)
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .. import (Array, atomic, bitcast, block_dims, constexpr, int32, int64, jit, shared, shfl_sync,
+                shfl_up_sync, syncthreads, threadIdx, uint8, uint16, uint32, uint64, local)
+from . import warp as _w
+
+__all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store", "blocked_to_striped",
+           "striped_to_blocked", "radix_sort", "histogram", "adjacent_difference", "flag_heads", "flag_tails"]
+
+FULL = 0xFFFFFFFF
+RADIX_BITS = 4
+
+
+# ------------------------------------------------------------------ helpers
+@jit
+def _tid(bx: constexpr, by: constexpr, bz: constexpr):
+    """The thread's linear index in the block (x fastest)."""
+    if by == 1 and bz == 1:
+        return threadIdx.x
+    return threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)
+
+
+@jit
+def _mask(n):
+    """The lanes 0..n-1 as a shuffle mask."""
+    return uint32(FULL) if n >= 32 else uint32((int64(1) << n) - 1)
+
+
+@jit
+def _thread_reduce(items, op: constexpr):
+    acc = items[0]
+    for k in range(1, items.size):
+        acc = op(acc, items[k])
+    return acc
+
+
+# ------------------------------------------------------------------ reduce
+@jit
+def _reduce(value, op: constexpr, bx: constexpr, by: constexpr, bz: constexpr):
+    nt = bx * by * bz
+    nw = (nt + 31) // 32
+    tid = _tid(bx, by, bz)
+    if nw == 1:
+        m = _mask(nt)
+        return shfl_sync(m, _w._reduce_to_lane0(value, op, nt, m), 0)
+    slots = shared.array(nw + 1, type(value))
+    lane = tid & 31
+    wid = tid >> 5
+    valid = min(32, nt - wid * 32)
+    r = _w._reduce_to_lane0(value, op, valid, _mask(valid))
+    syncthreads()                      # an earlier call's readers are done with slots
+    if lane == 0:
+        slots[wid] = r
+    syncthreads()
+    if wid == 0:
+        v = slots[lane] if lane < nw else slots[0]
+        t = _w._reduce_to_lane0(v, op, nw, FULL)
+        if lane == 0:
+            slots[nw] = t
+    syncthreads()
+    return slots[nw]
+
+
+@jit
+def reduce(value, op: constexpr):
+    """``op`` over the block's values (or items, in blocked order); every thread gets the result."""
+    bx, by, bz = block_dims()
+    if isinstance(value, Array):
+        return _reduce(_thread_reduce(value, op), op, bx, by, bz)
+    return _reduce(value, op, bx, by, bz)
+
+
+@jit
+def sum(value):
+    """The block's sum (of values or items) in every thread."""
+    return reduce(value, operator.add)
+
+
+# ------------------------------------------------------------------ scan
+@jit
+def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constexpr,
+          bx: constexpr, by: constexpr, bz: constexpr):
+    """(exclusive, inclusive, block aggregate) of ``value`` over the block in thread order.
+
+    mode 0: no seed (thread 0's exclusive value is undefined); 1: ``seed`` starts the scan;
+    2: ``prefix_op(aggregate, state)``, called by the first warp, starts it (CUB's prefix callback).
+    The aggregate never includes the seed."""
+    nt = bx * by * bz
+    nw = (nt + 31) // 32
+    tid = _tid(bx, by, bz)
+    lane = tid & 31
+    wid = tid >> 5
+    valid = min(32, nt - wid * 32)
+    m = _mask(valid)
+    inc = _w._inclusive(value, op, m)
+    up = shfl_up_sync(m, inc, 1)
+    wagg = shared.array(nw, type(value))
+    wpre = shared.array(nw + 1, type(value))
+    syncthreads()                      # an earlier call's readers are done with wpre
+    if lane == valid - 1:
+        wagg[wid] = inc
+    syncthreads()
+    if wid == 0:
+        wm = _mask(min(nt, 32))
+        v = wagg[lane] if lane < nw else wagg[0]
+        winc = _w._inclusive(v, op, wm) if nw > 1 else v
+        total = shfl_sync(wm, winc, nw - 1)
+        wex = shfl_up_sync(wm, winc, 1)
+        if mode == 0:
+            if lane > 0 and lane < nw:
+                wpre[lane] = wex
+        else:
+            if mode == 1:
+                p = type(value)(seed)
+            else:
+                p = shfl_sync(wm, type(value)(prefix_op(total, state)), 0)
+            if lane < nw:
+                wpre[lane] = p if lane == 0 else op(p, wex)
+        if lane == 0:
+            wpre[nw] = total
+    syncthreads()
+    agg = wpre[nw]
+    if mode == 0:
+        if wid == 0:
+            return up, inc, agg        # thread 0's exclusive value is undefined (its own value here)
+        pre = wpre[wid]
+        return (pre if lane == 0 else op(pre, up)), op(pre, inc), agg
+    pre = wpre[wid]
+    return (pre if lane == 0 else op(pre, up)), op(pre, inc), agg
+
+
+@jit
+def _apply_inclusive(items, op: constexpr, pre, use_pre):
+    acc = op(pre, items[0]) if use_pre else items[0]
+    items[0] = acc
+    for k in range(1, items.size):
+        acc = op(acc, items[k])
+        items[k] = acc
+
+
+@jit
+def _apply_exclusive(items, op: constexpr, pre, use_pre):
+    first = items[0]
+    acc = op(pre, first) if use_pre else first
+    items[0] = pre
+    for k in range(1, items.size):
+        x = items[k]
+        items[k] = acc
+        acc = op(acc, x)
+
+
+@jit
+def _scan_any(value, op: constexpr, init, prefix_op: constexpr, state, inclusive: constexpr,
+              aggregate: constexpr):
+    bx, by, bz = block_dims()
+    mode = 2 if prefix_op is not None else (0 if init is None else 1)
+    if isinstance(value, Array):       # items in blocked order: scan in place, return the aggregate
+        t = _thread_reduce(value, op)
+        ex, inc, agg = _scan(t, op, init, prefix_op, state, mode, bx, by, bz)
+        first = _tid(bx, by, bz) == 0 and mode == 0
+        if inclusive:
+            _apply_inclusive(value, op, ex, not first)
+        else:
+            _apply_exclusive(value, op, ex, not first)
+        return agg
+    ex, inc, agg = _scan(value, op, init, prefix_op, state, mode, bx, by, bz)
+    out = inc if inclusive else ex
+    if aggregate:
+        return out, agg
+    return out
+
+
+@jit
+def inclusive_scan(value, op: constexpr, prefix_op: constexpr = None, state=None, aggregate: constexpr = False):
+    """Thread t gets ``op`` over the values of threads 0..t.
+
+    For a ``jk.local.array`` of items (blocked order) the scan runs over all the tile's items in
+    place and returns the tile's aggregate.  ``prefix_op(aggregate, state)`` (a ``@jk.jit``
+    function; ``state`` any array or value it needs) is called by the first warp with the tile's
+    aggregate and returns a prefix that seeds the whole tile: a running total across tiles, or a
+    decoupled look-back.  ``aggregate=True`` (scalar form) returns ``(scan, aggregate)``; the
+    aggregate never includes the prefix."""
+    return _scan_any(value, op, None, prefix_op, state, True, aggregate)
+
+
+@jit
+def exclusive_scan(value, op: constexpr, init=None, prefix_op: constexpr = None, state=None,
+                   aggregate: constexpr = False):
+    """Thread t gets ``op`` over ``init`` and the values of threads 0..t-1 (thread 0 gets ``init``).
+
+    Without ``init`` or ``prefix_op`` thread 0's result is undefined.  Items and ``prefix_op`` work as
+    in :func:`inclusive_scan` (with ``prefix_op`` its result takes the place of ``init``)."""
+    return _scan_any(value, op, init, prefix_op, state, False, aggregate)
+
+
+# ------------------------------------------------------------------ load / store / exchange
+@jit
+def load(src, offset, items, striped: constexpr = False, default=None):
+    """Fill ``items`` from ``src[offset:]``: blocked (thread t reads offset + t*n + k) or striped
+    (offset + k*threads + t).  Past ``src.size`` an item gets ``default``, or stays as it was."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = items.size
+    tid = _tid(bx, by, bz)
+    for k in range(n):
+        i = offset + (k * nt + tid if striped else tid * n + k)
+        if i < src.size:
+            items[k] = src[i]
+        elif default is not None:
+            items[k] = default
+
+
+@jit
+def store(dst, offset, items, striped: constexpr = False):
+    """Write ``items`` to ``dst[offset:]`` (blocked or striped, as in :func:`load`), up to ``dst.size``."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = items.size
+    tid = _tid(bx, by, bz)
+    for k in range(n):
+        i = offset + (k * nt + tid if striped else tid * n + k)
+        if i < dst.size:
+            dst[i] = items[k]
+
+
+@jit
+def blocked_to_striped(items):
+    """Rearrange the tile in place: afterwards thread t holds items t, t + threads, t + 2*threads..."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = items.size
+    tid = _tid(bx, by, bz)
+    buf = shared.array(nt * n, items.dtype)
+    syncthreads()
+    for k in range(n):
+        buf[tid * n + k] = items[k]
+    syncthreads()
+    for k in range(n):
+        items[k] = buf[k * nt + tid]
+
+
+@jit
+def striped_to_blocked(items):
+    """The inverse of :func:`blocked_to_striped`."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = items.size
+    tid = _tid(bx, by, bz)
+    buf = shared.array(nt * n, items.dtype)
+    syncthreads()
+    for k in range(n):
+        buf[k * nt + tid] = items[k]
+    syncthreads()
+    for k in range(n):
+        items[k] = buf[tid * n + k]
+
+
+# ------------------------------------------------------------------ radix sort
+@jit
+def _to_ordered(k, UT: constexpr, bits: constexpr):
+    """Key bits whose unsigned order is the key's order (floats: -0.0 before +0.0, NaNs at the ends)."""
+    u = bitcast(k, UT) if not isinstance(k, np.unsignedinteger) else k
+    sign = UT(1) << (bits - 1)
+    if isinstance(k, np.floating):
+        return u ^ ((UT(0) - (u >> (bits - 1))) | sign)
+    if isinstance(k, np.signedinteger):
+        return u ^ sign
+    return u
+
+
+@jit
+def _from_ordered(u, KT: constexpr, bits: constexpr):
+    sign = type(u)(1) << (bits - 1)
+    if isinstance(KT(0), np.floating):
+        return bitcast(u ^ (((u >> (bits - 1)) - type(u)(1)) | sign), KT)
+    if isinstance(KT(0), np.signedinteger):
+        return bitcast(u ^ sign, KT)
+    return u
+
+
+@jit
+def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: constexpr,
+                bx: constexpr, by: constexpr, bz: constexpr):
+    nt = bx * by * bz
+    n = keys.size
+    bits = keys.itemsize * 8
+    UT = uint8 if bits == 8 else (uint16 if bits == 16 else (uint32 if bits == 32 else uint64))
+    R = 1 << RADIX_BITS
+    tid = _tid(bx, by, bz)
+    uk = local.array(n, UT)
+    rank = local.array(n, int32)
+    digit = local.array(n, int32)
+    for k in range(n):
+        u = _to_ordered(keys[k], UT, bits)
+        uk[k] = ~u if descending else u
+    cnt = shared.array(R * nt, uint16)         # counter (digit d, thread t) at d * nt + t
+    kbuf = shared.array(nt * n, UT)
+    if values is not None:
+        vbuf = shared.array(nt * n, values.dtype)
+    for bit in range(begin, end, RADIX_BITS):
+        dmask = (1 << min(RADIX_BITS, end - bit)) - 1
+        syncthreads()
+        for d in range(R):
+            cnt[d * nt + tid] = 0
+        for k in range(n):                     # each thread counts its own items, in order: stable
+            dk = int32((uk[k] >> UT(bit)) & UT(dmask))
+            digit[k] = dk
+            c = int32(cnt[dk * nt + tid])
+            rank[k] = c
+            cnt[dk * nt + tid] = c + 1
+        syncthreads()
+        s = 0
+        for j in range(R):                     # raking: thread t owns counters t*R .. t*R+R-1
+            s += int32(cnt[tid * R + j])
+        ex, inc, agg = _scan(int32(s), operator.add, 0, None, None, 1, bx, by, bz)
+        acc = ex
+        for j in range(R):
+            c = int32(cnt[tid * R + j])
+            cnt[tid * R + j] = acc
+            acc += c
+        syncthreads()
+        for k in range(n):
+            rank[k] += int32(cnt[digit[k] * nt + tid])
+        for k in range(n):
+            kbuf[rank[k]] = uk[k]
+            if values is not None:
+                vbuf[rank[k]] = values[k]
+        syncthreads()
+        for k in range(n):
+            uk[k] = kbuf[tid * n + k]
+            if values is not None:
+                values[k] = vbuf[tid * n + k]
+    for k in range(n):
+        keys[k] = _from_ordered(~uk[k] if descending else uk[k], keys.dtype, bits)
+
+
+@jit
+def radix_sort(keys, values=None, descending: constexpr = False, begin_bit: constexpr = 0,
+               end_bit: constexpr = -1):
+    """Sort the tile's keys (each thread's ``jk.local.array``, blocked order) in place, stably, and
+    the ``values`` array alongside them.  Keys of any int or float type (floats in IEEE total
+    order but for NaN payloads: -NaN < -inf < ... < -0.0 < +0.0 < ... < +inf < +NaN); only bits
+    ``begin_bit``..``end_bit`` of the order-preserving key bits are sorted on.  At most 65535
+    items per tile."""
+    bx, by, bz = block_dims()
+    e = keys.itemsize * 8 if end_bit < 0 else end_bit
+    _radix_sort(keys, values, descending, begin_bit, e, bx, by, bz)
+
+
+# ------------------------------------------------------------------ histogram, differences, flags
+@jit
+def histogram(items, hist, init: constexpr = True):
+    """Count the items (bin indices) into ``hist`` (a shared or global integer array) with atomics;
+    ``init=True`` zeroes it first.  Every thread sees the finished histogram afterwards."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    tid = _tid(bx, by, bz)
+    syncthreads()
+    if init:
+        i = tid
+        while i < hist.size:
+            hist[i] = 0
+            i += nt
+        syncthreads()
+    for k in range(items.size):
+        atomic.add(hist, items[k], 1)
+    syncthreads()
+
+
+@jit
+def _neighbour(x, bx: constexpr, by: constexpr, bz: constexpr, before: constexpr):
+    """The previous (or next) thread's value; a thread's own value at the tile's edge."""
+    nt = bx * by * bz
+    tid = _tid(bx, by, bz)
+    buf = shared.array(nt, type(x))
+    syncthreads()
+    buf[tid] = x
+    syncthreads()
+    if before:
+        return buf[tid - 1] if tid > 0 else x
+    return buf[tid + 1] if tid < nt - 1 else x
+
+
+@jit
+def adjacent_difference(items, out, op: constexpr = operator.sub):
+    """``out[k] = op(item, its predecessor)`` over the tile (blocked order); the tile's first item is
+    copied.  ``out`` may be ``items``."""
+    bx, by, bz = block_dims()
+    n = items.size
+    prev = _neighbour(items[n - 1], bx, by, bz, True)
+    first = _tid(bx, by, bz) == 0
+    for k in range(n - 1, 0, -1):
+        out[k] = op(items[k], items[k - 1])
+    out[0] = items[0] if first else op(items[0], prev)
+
+
+@jit
+def flag_heads(items, flags, op: constexpr = operator.ne):
+    """``flags[k] = op(predecessor, item)`` (a segment starts here); the tile's first item is a head."""
+    bx, by, bz = block_dims()
+    n = items.size
+    prev = _neighbour(items[n - 1], bx, by, bz, True)
+    first = _tid(bx, by, bz) == 0
+    for k in range(n - 1, 0, -1):
+        flags[k] = op(items[k - 1], items[k])
+    flags[0] = True if first else op(prev, items[0])
+
+
+@jit
+def flag_tails(items, flags, op: constexpr = operator.ne):
+    """``flags[k] = op(item, successor)`` (a segment ends here); the tile's last item is a tail."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = items.size
+    nxt = _neighbour(items[0], bx, by, bz, False)
+    last = _tid(bx, by, bz) == nt - 1
+    for k in range(n - 1):
+        flags[k] = op(items[k], items[k + 1])
+    flags[n - 1] = True if last else op(items[n - 1], nxt)
