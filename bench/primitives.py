@@ -1,0 +1,154 @@
+"""Block primitives inside a kernel: jitkit's jk.block vs CUB's block primitives (CUDA C++ through
+CuPy RawModule/NVRTC, the system toolkit's CCCL headers), the same kernel shape on both sides.
+
+Each kernel streams a large array tile by tile: 256 threads x 4 items per thread, direct blocked
+loads; block sum (one result per tile), block inclusive scan (in place, stored back) and block radix
+sort of uint32 keys (stored back).  Target: jitkit within 10% of CUB.
+
+Run on a GPU machine: ``PYTHONPATH=. python bench/primitives.py``.
+"""
+
+from __future__ import annotations
+
+import operator
+import statistics
+import sys
+
+import numpy as np
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from _common import device_name  # noqa: E402
+
+import jitkit as jk  # noqa: E402
+
+THREADS, IPT = 256, 4
+TILE = THREADS * IPT
+
+CUB_SRC = r"""
+#include <cub/block/block_load.cuh>
+#include <cub/block/block_store.cuh>
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cub/block/block_radix_sort.cuh>
+constexpr int T = 256, I = 4;
+extern "C" __global__ void cub_sum(const float* x, float* out) {
+    using Load = cub::BlockLoad<float, T, I, cub::BLOCK_LOAD_DIRECT>;
+    using Red = cub::BlockReduce<float, T>;
+    __shared__ typename Red::TempStorage tmp;
+    float items[I];
+    Load().Load(x + (size_t)blockIdx.x * T * I, items);
+    float s = Red(tmp).Sum(items);
+    if (threadIdx.x == 0) out[blockIdx.x] = s;
+}
+extern "C" __global__ void cub_scan(const float* x, float* out) {
+    using Scan = cub::BlockScan<float, T>;
+    __shared__ typename Scan::TempStorage tmp;
+    float items[I];
+    size_t base = (size_t)blockIdx.x * T * I;
+    cub::LoadDirectBlocked(threadIdx.x, x + base, items);
+    Scan(tmp).InclusiveSum(items, items);
+    cub::StoreDirectBlocked(threadIdx.x, out + base, items);
+}
+extern "C" __global__ void cub_sort(const unsigned* x, unsigned* out) {
+    using Sort = cub::BlockRadixSort<unsigned, T, I>;
+    __shared__ typename Sort::TempStorage tmp;
+    unsigned items[I];
+    size_t base = (size_t)blockIdx.x * T * I;
+    cub::LoadDirectBlocked(threadIdx.x, x + base, items);
+    Sort(tmp).Sort(items);
+    cub::StoreDirectBlocked(threadIdx.x, out + base, items);
+}
+"""
+
+
+@jk.jit
+def jk_sum(x, out):
+    items = jk.local.array(IPT, jk.float32)
+    jk.block.load(x, jk.blockIdx.x * TILE, items)
+    s = jk.block.sum(items)
+    if jk.threadIdx.x == 0:
+        out[jk.blockIdx.x] = s
+
+
+@jk.jit
+def jk_scan(x, out):
+    items = jk.local.array(IPT, jk.float32)
+    base = jk.blockIdx.x * TILE
+    jk.block.load(x, base, items)
+    jk.block.inclusive_scan(items, operator.add)
+    jk.block.store(out, base, items)
+
+
+@jk.jit
+def jk_sort(x, out):
+    items = jk.local.array(IPT, jk.uint32)
+    base = jk.blockIdx.x * TILE
+    jk.block.load(x, base, items)
+    jk.block.radix_sort(items)
+    jk.block.store(out, base, items)
+
+
+def _time_ms(fn, reps=30):
+    import cupy
+    for _ in range(3):
+        fn()
+    cupy.cuda.runtime.deviceSynchronize()
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, stop))
+    return statistics.median(times)
+
+
+def main():
+    import cupy
+    n = 1 << 26
+    nb = n // TILE
+    rng = np.random.default_rng(0)
+    xf = cupy.asarray(rng.standard_normal(n).astype(np.float32))
+    xu = cupy.asarray(rng.integers(0, 2 ** 32, n, dtype=np.uint32))
+    outs = cupy.zeros(nb, np.float32)
+    outf = cupy.zeros(n, np.float32)
+    outu = cupy.zeros(n, np.uint32)
+    mod = cupy.RawModule(code=CUB_SRC, options=("-std=c++17", "-I/usr/local/cuda/include",
+                                                  "-I/usr/local/cuda/include/cccl"))
+    cub = {k: mod.get_function(f"cub_{k}") for k in ("sum", "scan", "sort")}
+
+    # correctness first: jitkit == CUB == numpy on the same data
+    jk_sum[nb, THREADS](xf, outs)
+    ref_s = cupy.zeros_like(outs)
+    cub["sum"]((nb,), (THREADS,), (xf, ref_s))
+    np.testing.assert_allclose(outs.get(), ref_s.get(), rtol=1e-4, atol=1e-3)
+    jk_scan[nb, THREADS](xf, outf)
+    ref_f = cupy.zeros_like(outf)
+    cub["scan"]((nb,), (THREADS,), (xf, ref_f))
+    np.testing.assert_allclose(outf.get()[:TILE * 64], ref_f.get()[:TILE * 64], rtol=1e-4, atol=1e-3)
+    jk_sort[nb, THREADS](xu, outu)
+    ref_u = cupy.zeros_like(outu)
+    cub["sort"]((nb,), (THREADS,), (xu, ref_u))
+    assert (outu == ref_u).all(), "radix sort differs from CUB"
+    assert (cupy.sort(xu[:TILE]) == outu[:TILE]).all()
+
+    rows = []
+    for name, jfn, cfn, nbytes in (
+            ("block sum f32", lambda: jk_sum[nb, THREADS](xf, outs),
+             lambda: cub["sum"]((nb,), (THREADS,), (xf, outs)), 4 * n),
+            ("block inclusive scan f32", lambda: jk_scan[nb, THREADS](xf, outf),
+             lambda: cub["scan"]((nb,), (THREADS,), (xf, outf)), 8 * n),
+            ("block radix sort u32 (32 bits)", lambda: jk_sort[nb, THREADS](xu, outu),
+             lambda: cub["sort"]((nb,), (THREADS,), (xu, outu)), 8 * n)):
+        tj, tc = _time_ms(jfn), _time_ms(cfn)
+        rows.append((name, tj, tc, nbytes / tj / 1e6, nbytes / tc / 1e6, tc / tj))
+    print(f"device: {device_name()}; n = 2^26, {THREADS} threads x {IPT} items per thread, median of 30")
+    print("| kernel | jitkit ms | CUB ms | jitkit GB/s | CUB GB/s | jitkit speed / CUB |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
