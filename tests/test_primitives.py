@@ -338,6 +338,8 @@ def jk_tile_max_scan(v):
 
 @gpu
 def test_numba_kernel_calls_jitkit_block_primitives(tmp_path, rng):
+    if not hasattr(np, "row_stack"):  # numba-cuda 0.30 still names np.row_stack, gone in NumPy 2.5
+        np.row_stack = np.vstack
     cuda = pytest.importorskip("numba.cuda")
     paths = []
     for fn, name in ((jk_tile_sum, "jk_tile_sum"), (jk_tile_max_scan, "jk_tile_max_scan")):
