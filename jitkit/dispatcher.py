@@ -312,7 +312,7 @@ class Dispatcher:
                 h = handlers.get(type(a)) or A.handler_for(a, i)
                 tys.append(h(a, vals, staged, stream, i))
             tys = tuple(tys)
-            loaded = self._loaded.get((tys, cfg.block) if self._per_block else tys)
+            loaded = self._loaded.get(self._key(tys, cfg.block))
             if loaded is None or loaded.device is not driver.current_device():
                 loaded = self._load(tys, cfg.block)
             if staged:
@@ -371,19 +371,15 @@ class Dispatcher:
                                 "for device arrays)")
             tys.append(A.type_of(a, i))
         tys = tuple(tys)
-        func = self._sim_funcs.get((tys, cfg.block) if self._per_block else tys)
+        func = self._sim_funcs.get(self._key(tys, cfg.block))
         if func is None:
             try:
-                try:
-                    func = type_kernel(self.py_func, tys, block=cfg.block if self._per_block else None)[0]
-                except NeedsBlockShape:
-                    self._per_block = True
-                    func = type_kernel(self.py_func, tys, block=cfg.block)[0]
+                func = self._per_block_retry(lambda b: type_kernel(self.py_func, tys, block=b)[0], cfg.block)
             except CompileError as exc:
                 if config.keep_compiler_frames():
                     raise
                 raise exc.with_traceback(None) from None
-            self._sim_funcs[(tys, cfg.block) if self._per_block else tys] = func
+            self._sim_funcs[self._key(tys, cfg.block)] = func
         for i, (name, _) in enumerate(func.params):
             if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
                 raise self._read_only_error(i)
@@ -396,22 +392,31 @@ class Dispatcher:
         arguments (or types) selecting the specialisation."""
         tys = self._signature(args)
         block = _dim3(block, "block")
-        loaded = self._loaded.get((tys, block) if self._per_block else tys)
+        loaded = self._loaded.get(self._key(tys, block))
         if loaded is None or loaded.device is not driver.current_device():
             loaded = self._load(tys, block)
         return loaded.max_cooperative_blocks(block, shared_bytes)
+
+    def _key(self, tys: tuple, block: tuple):
+        """The key of a loaded/typed specialisation: the argument types, and the block shape when
+        the kernel uses jk.block_dims()."""
+        return (tys, block) if self._per_block else tys
+
+    def _per_block_retry(self, make, block: tuple):
+        """``make(block or None)``; the first time typing meets jk.block_dims(), remember that this
+        kernel compiles per block shape and make it again with the launch's block."""
+        try:
+            return make(block if self._per_block else None)
+        except NeedsBlockShape:
+            self._per_block = True
+            return make(block)
 
     def _load(self, tys: tuple, block: tuple) -> _Loaded:
         dev = driver.current_device()
         with self._lock:
             arch = toolchain.check_arch(dev.arch)[0]
-            try:
-                result = self._compile(tys, arch, block if self._per_block else None)
-            except NeedsBlockShape:
-                self._per_block = True
-                result = self._compile(tys, arch, block)
-            loaded = _Loaded(result, dev)
-            self._loaded[(tys, block) if self._per_block else tys] = loaded
+            loaded = _Loaded(self._per_block_retry(lambda b: self._compile(tys, arch, b), block), dev)
+            self._loaded[self._key(tys, block)] = loaded
         return loaded
 
     def _read_only_error(self, index: int) -> LaunchError:

@@ -146,7 +146,7 @@ def bf16_bits(x):
     PyTorch round float64 through float32 and can differ from this in the last bit.)
     """
     d = np.asarray(x)
-    if _BY_NAME_BF16 is not None and d.dtype == _BY_NAME_BF16:
+    if HAVE_BF16_DTYPE and d.dtype == bfloat16.dtype:
         return d.view(np.uint16).copy() if d.ndim else d.view(np.uint16)[()]
     d = np.asarray(d, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -263,7 +263,6 @@ SCALARS = (boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, fl
            complex64, complex128)
 HAVE_BF16_DTYPE = not isinstance(bfloat16.dtype, _MissingDtype)
 _BY_DTYPE = {t.dtype: t for t in SCALARS if not isinstance(t.dtype, _MissingDtype)}
-_BY_NAME_BF16 = bfloat16.dtype if HAVE_BF16_DTYPE else None
 
 
 def scalar_from_dtype(dtype) -> Scalar:

@@ -306,11 +306,7 @@ def test_partial_grid_sync_is_reported_on_the_simulator():
 
 
 # ------------------------------------------------------------------ bfloat16
-try:
-    import ml_dtypes
-    BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # the type still compiles; host storage needs ml_dtypes
-    BF16 = None
+from kernels import BF16  # NumPy storage for bfloat16 (ml_dtypes), or None
 needs_bf16 = pytest.mark.skipif(BF16 is None, reason="ml_dtypes is not installed")
 
 
@@ -447,3 +443,23 @@ except ImportError as e:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "needs the ml_dtypes package: pip install ml_dtypes" in out.stdout
+
+
+@jk.jit
+def match_small(x, any_out, all_out):
+    i = jk.grid(1)
+    any_out[i] = jk.match_any_sync(0xFFFFFFFF, x[i])
+    m, same = jk.match_all_sync(0xFFFFFFFF, x[i])
+    all_out[i] = same
+
+
+@pytest.mark.parametrize("target", ["sim", pytest.param("gpu", marks=gpu)])
+@pytest.mark.parametrize("dtype", ["int8", "uint16", "float16", "bool"])
+def test_match_on_narrow_types(target, dtype):
+    """8/16-bit values and bools are matched through their widened 32-bit pattern."""
+    x = (np.arange(32) % 3).astype(dtype)
+    any_out, all_out = np.zeros(32, np.uint32), np.zeros(32, np.bool_)
+    match_small.with_target(target)[1, 32](x, any_out, all_out)
+    want = [sum(1 << j for j in range(32) if x[j] == x[i]) for i in range(32)]
+    np.testing.assert_array_equal(any_out, np.array(want, np.uint32))
+    assert not all_out.any()

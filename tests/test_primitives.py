@@ -9,11 +9,7 @@ import pytest
 import jitkit as jk
 from conftest import gpu
 
-try:
-    import ml_dtypes
-    BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:
-    BF16 = None
+from kernels import BF16  # NumPy storage for bfloat16 (ml_dtypes), or None
 
 TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
 BLOCKS = (32, 64, 96, 128, 256, 1024)

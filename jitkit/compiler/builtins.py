@@ -306,21 +306,12 @@ def _syncthreads(typer, node, args, kwargs):
     return tir.Op(T.none, typer.loc(node), "syncthreads", [])
 
 
-def _warp_value(typer, node, v, what):
-    t = v.type
-    if not (isinstance(t, T.Scalar) and not t.is_complex):
-        raise typer.err(TypingError, f"{what} works on bool, int and float scalars, got {t}", node,
-                        "shuffle a complex number's .real and .imag separately" if isinstance(t, T.Scalar) and
-                        t.is_complex else "shuffle a tuple's items one by one")
-    return v
-
-
 def _shfl(name):
     def rule(typer, node, args, kwargs):
         what = f"jitkit.{name}()"
         _plain_call(typer, node, args, kwargs, what, 3)
         mask = typer.convert(args[0], T.uint32, node)
-        value = _warp_value(typer, node, args[1], what)
+        value = args[1]          # any bool/int/float scalar (_plain_call checked)
         lane = typer.convert(args[2], T.int32, node)
         return tir.Op(value.type, typer.loc(node), f"warp.{name}", [mask, value, lane])
     return rule
@@ -341,7 +332,7 @@ def _match(name):
         what = f"jitkit.{name}()"
         _plain_call(typer, node, args, kwargs, what, 2)
         mask = typer.convert(args[0], T.uint32, node)
-        value = _warp_value(typer, node, args[1], what)
+        value = args[1]
         ty = T.uint32 if name == "match_any_sync" else T.Tuple((T.uint32, T.boolean))
         return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, value])
     return rule

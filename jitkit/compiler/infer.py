@@ -368,8 +368,7 @@ class FunctionTyper:
             value = self.expr(s.value)
             if self._const_local(s.targets[0], value):
                 return []
-            if isinstance(value, Static):
-                value = self.rexpr(s.value)   # reports a compile-time object used as a value
+            value = self.runtime(value, s.value)
         else:
             value = self.rexpr(s.value)
         out = []
@@ -600,7 +599,10 @@ class FunctionTyper:
     # ------------------------------------------------------------- expressions
     def rexpr(self, node) -> tir.Expr:
         """An expression that must be a runtime value."""
-        e = self.expr(node)
+        return self.runtime(self.expr(node), node)
+
+    def runtime(self, e, node) -> tir.Expr:
+        """``e`` (typed from ``node``), which must be a runtime value rather than a compile-time object."""
         if isinstance(e, Static):
             v = e.value
             what = getattr(v, "__name__", None) or type(v).__name__

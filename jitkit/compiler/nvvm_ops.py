@@ -491,6 +491,19 @@ def _math(fl, fname: str, e, args):
     return _libdevice(fl, fname, ty, args)
 
 
+def _widen_bits(b, value):
+    """A value narrower than 32 bits (bool, 8/16-bit int, float16, bfloat16) as the i32 of its bits."""
+    ity = ir.IntType(value.type.width) if isinstance(value.type, ir.IntType) else I16   # half: 16 bits
+    return b.zext(value if ity == value.type else b.bitcast(value, ity), I32)
+
+
+def _narrow_bits(b, r, vtype):
+    """The inverse of :func:`_widen_bits` for a value of LLVM type ``vtype``."""
+    ity = vtype if isinstance(vtype, ir.IntType) else I16
+    r = b.trunc(r, ity)
+    return r if ity == vtype else b.bitcast(r, vtype)
+
+
 _SHFL_MODE = {"shfl_sync": ("idx", 0x1F), "shfl_up_sync": ("up", 0), "shfl_down_sync": ("down", 0x1F),
               "shfl_xor_sync": ("bfly", 0x1F)}
 
@@ -507,10 +520,7 @@ def _warp(fl, name, e, args):
             return b.call(fn, [mask, v, lane, cc])
         ty = e.type
         if ty.bits < 32 or ty.is_bool:  # widen to one 32-bit register and back
-            ity = value.type if not ty.is_float or ty.is_bf16 else ir.IntType(ty.bits)
-            v = b.bitcast(value, ity) if ity is not value.type else value
-            r = b.trunc(shfl32(b.zext(v, I32)), ity)
-            return b.bitcast(r, value.type) if ity is not value.type else r
+            return _narrow_bits(b, shfl32(_widen_bits(b, value)), value.type)
         if ty.bits == 32:
             v = b.bitcast(value, I32) if ty.is_float else value
             r = shfl32(v)
@@ -534,9 +544,12 @@ def _warp(fl, name, e, args):
         return _sreg(fl, "lanemask.lt")
     if name in ("match_any_sync", "match_all_sync"):  # match.*.sync (sm_70+) through inline PTX
         mask, value = args
-        bits = e.args[1].type.bits
+        vt = e.args[1].type
+        if vt.bits < 32 or vt.is_bool:  # equal values have equal widened bits
+            value, vt = _widen_bits(b, value), T.uint32
+        bits = vt.bits
         ity = ir.IntType(bits)
-        v = b.bitcast(value, ity) if e.args[1].type.is_float else value
+        v = b.bitcast(value, ity) if vt.is_float else value
         c = "l" if bits == 64 else "r"
         if name == "match_any_sync":
             asm = ir.InlineAsm(ir.FunctionType(I32, [ity, I32]), f"match.any.sync.b{bits} $0, $1, $2;",

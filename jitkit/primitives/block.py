@@ -150,10 +150,8 @@ def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constex
     syncthreads()
     agg = wpre[nw]
     if mode == 0:
-        if wid == 0:
-            return up, inc, agg        # thread 0's exclusive value is undefined (its own value here)
-        pre = wpre[wid]
-        return (pre if lane == 0 else op(pre, up)), op(pre, inc), agg
+        if wid == 0:                   # no prefix: thread 0's exclusive value is undefined (its own here)
+            return up, inc, agg
     pre = wpre[wid]
     return (pre if lane == 0 else op(pre, up)), op(pre, inc), agg
 
@@ -253,8 +251,7 @@ def store(dst, offset, items, striped: constexpr = False):
 
 
 @jit
-def blocked_to_striped(items):
-    """Rearrange the tile in place: afterwards thread t holds items t, t + threads, t + 2*threads..."""
+def _exchange(items, to_striped: constexpr):
     bx, by, bz = block_dims()
     nt = bx * by * bz
     n = items.size
@@ -262,26 +259,22 @@ def blocked_to_striped(items):
     buf = shared.array(nt * n, items.dtype)
     syncthreads()
     for k in range(n):
-        buf[tid * n + k] = items[k]
+        buf[tid * n + k if to_striped else k * nt + tid] = items[k]
     syncthreads()
     for k in range(n):
-        items[k] = buf[k * nt + tid]
+        items[k] = buf[k * nt + tid if to_striped else tid * n + k]
+
+
+@jit
+def blocked_to_striped(items):
+    """Rearrange the tile in place: afterwards thread t holds items t, t + threads, t + 2*threads..."""
+    _exchange(items, True)
 
 
 @jit
 def striped_to_blocked(items):
     """The inverse of :func:`blocked_to_striped`."""
-    bx, by, bz = block_dims()
-    nt = bx * by * bz
-    n = items.size
-    tid = _tid(bx, by, bz)
-    buf = shared.array(nt * n, items.dtype)
-    syncthreads()
-    for k in range(n):
-        buf[k * nt + tid] = items[k]
-    syncthreads()
-    for k in range(n):
-        items[k] = buf[tid * n + k]
+    _exchange(items, False)
 
 
 # ------------------------------------------------------------------ radix sort

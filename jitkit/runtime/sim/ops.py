@@ -243,7 +243,7 @@ def _warp(ex, name, e, args):
 def _match(ex, name, mask, value, active):
     """match.any / match.all over the participating lanes (named in mask and executing), bitwise equality."""
     n = ex.n
-    bits = value.view(np.uint64 if value.dtype.itemsize == 8 else np.uint32).astype(np.uint64)
+    bits = np.ascontiguousarray(value).view(f"u{value.dtype.itemsize}").astype(np.uint64)
     named = ((np.broadcast_to(mask, (n,)).astype(np.uint64) >> ex.wlane.astype(np.uint64)) & 1).astype(bool)
     part = active & named
     table = np.zeros((ex.nwarps, 32), np.uint64)
