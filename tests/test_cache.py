@@ -134,25 +134,27 @@ def helper(v, k={default}):
 def kern(x):
     i = jk.grid(1)
     if i < x.size:
-        x[i] = helper(x[i]) + cfg.N
+        x[i] = helper(x[i]) + cfg.N + cfg.sub.M
 """
 
 
-def _load_callee(tmp_path, name, c=1, n=5, default=2):
-    (tmp_path / f"{name}_cfg.py").write_text(f"N = {n}\n")
+def _load_callee(tmp_path, name, c=1, n=5, default=2, m=7):
+    (tmp_path / f"{name}_sub.py").write_text(f"M = {m}\n")
+    (tmp_path / f"{name}_cfg.py").write_text(f"import {name}_sub as sub\nN = {n}\n")
     (tmp_path / f"{name}.py").write_text(CALLEE_SRC.format(cfg=f"{name}_cfg", c=c, default=default))
-    for m in (name, f"{name}_cfg"):
+    for m in (name, f"{name}_cfg", f"{name}_sub"):
         sys.modules.pop(m, None)
     importlib.invalidate_caches()
     return importlib.import_module(name).kern
 
 
-@pytest.mark.parametrize("change", ["callee body", "module attribute", "callee default"])
+@pytest.mark.parametrize("change", ["callee body", "module attribute", "callee default", "submodule attribute"])
 def test_key_covers_everything_reachable(module_dir, change):
     name = "m_reach_" + change.replace(" ", "_")
     base = _load_callee(module_dir, name).compile((F32,), arch="sm_90")
     assert _load_callee(module_dir, name).compile((F32,), arch="sm_90").from_disk
-    kw = {"callee body": {"c": 3}, "module attribute": {"n": 6}, "callee default": {"default": 4}}[change]
+    kw = {"callee body": {"c": 3}, "module attribute": {"n": 6}, "callee default": {"default": 4},
+          "submodule attribute": {"m": 8}}[change]
     changed = _load_callee(module_dir, name, **kw).compile((F32,), arch="sm_90")
     assert not changed.from_disk and changed.cubin != base.cubin
 

@@ -91,7 +91,7 @@ def _written_indices(func) -> frozenset:
 
 def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict, block: tuple | None = None) -> CompileResult:
     t0 = time.perf_counter()
-    key = cache.make_key(__version__, toolchain.fingerprint(), arch, repr(sorted(options.items())),
+    key = cache.make_key(__version__, cachekey.sources_key(), toolchain.fingerprint(), arch, repr(sorted(options.items())),
                          repr(argtypes), repr(block), cachekey.function_key(pyfunc),
                          cachekey.values_key(t.value for t in argtypes if isinstance(t, T.Literal)),
                          _link_key(options))

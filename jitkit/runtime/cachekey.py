@@ -50,11 +50,14 @@ def _value(h, v, names: set, seen: set) -> None:
         h.update(function_key(v.py_func, seen).encode())
     elif isinstance(v, pytypes.ModuleType):
         h.update(f"module:{v.__name__}[".encode())
-        for n in sorted(names):  # attributes this function may read off the module
-            attr = v.__dict__.get(n, _MISSING)
-            if attr is not _MISSING and not isinstance(attr, pytypes.ModuleType):
-                h.update(n.encode() + b"=")
-                _value(h, attr, set(), seen)
+        if v not in seen:            # attributes this function may read off the module, and off its
+            seen.add(v)              # submodules (``jk.block.scan``): any attribute name the code uses
+            for n in sorted(names):
+                attr = v.__dict__.get(n, _MISSING)
+                if attr is not _MISSING:
+                    h.update(n.encode() + b"=")
+                    _value(h, attr, names if isinstance(attr, pytypes.ModuleType) else set(), seen)
+            seen.discard(v)
         h.update(b"]")
     elif isinstance(v, np.ndarray):
         h.update(b"ndarray;")
@@ -95,6 +98,26 @@ def function_key(pyfunc, seen: set | None = None) -> str:
             h.update(f"builtin {name};".encode())
     seen.discard(pyfunc)
     return h.hexdigest()
+
+
+_SOURCES = None
+
+
+def sources_key() -> str:
+    """Digest of jitkit's own source files (path, size, mtime): a compiler or primitives edit
+    invalidates cached kernels even where the version string stays the same."""
+    global _SOURCES
+    if _SOURCES is None:
+        import os
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        h = hashlib.sha256()
+        for d, _, files in sorted(os.walk(root)):
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    st = os.stat(os.path.join(d, f))
+                    h.update(f"{os.path.relpath(os.path.join(d, f), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+        _SOURCES = h.hexdigest()
+    return _SOURCES
 
 
 def values_key(values) -> str:
