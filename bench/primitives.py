@@ -148,6 +148,13 @@ def main():
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.2f}x |")
+    print("registers / static shared bytes per kernel (jitkit vs CUB):")
+    for name, kern, argt in (("sum", jk_sum, jk.float32), ("scan", jk_scan, jk.float32), ("sort", jk_sort, jk.uint32)):
+        a = jk.Array(argt, 1, "C")
+        res = kern.inspect_resources((a, a), block=(THREADS, 1, 1))
+        f = cub[name]
+        print(f"  {name}: jitkit {res['registers']} regs {res['shared_bytes']} B; "
+              f"CUB {f.num_regs} regs {f.shared_size_bytes} B")
 
 
 if __name__ == "__main__":

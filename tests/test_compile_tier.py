@@ -152,3 +152,28 @@ def test_fastmath_uses_approximate_division_and_sqrt():
     assert "div.rn.f32" in precise and "sqrt.rn.f32" in precise
     assert "div.rn.f32" not in fast and "sqrt.rn.f32" not in fast
     assert "sqrt.approx" in fast and ("div.approx" in fast or "div.full" in fast)
+
+
+@jk.jit
+def half_tile_sum(x, out):
+    """Eight neighbouring float16 loads from shared memory, summed in order."""
+    s = jk.shared.array(8, x.dtype)
+    if jk.threadIdx.x < 8:
+        s[jk.threadIdx.x] = x[jk.threadIdx.x]
+    jk.syncthreads()
+    t = s[0]
+    for w in range(1, 8):
+        t = t + s[w]
+    out[jk.threadIdx.x] = t
+
+
+def test_neighbouring_float16_loads_compile():
+    """libNVVM merges neighbouring half loads into <8 x half> and then rejects its own IR
+    ("unsupported operation"); jitkit moves float16 elements through i16 so they stay scalar."""
+    h = jk.Array(jk.float16, 1, "C")
+    ptx = half_tile_sum.inspect_ptx((h, h), arch="sm_90")
+    assert ptx.count("ld.shared") == 8 and "add.f16" in ptx
+    x = np.arange(8, dtype=np.float16) * np.float16(0.5)
+    out = np.zeros(32, np.float16)
+    half_tile_sum.with_target("sim")[1, 32](x, out)
+    assert (out == np.float16(14.0)).all()

@@ -22,7 +22,7 @@ DATALAYOUT = ("e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-i128:128
               "-v16:16:16-v32:32:32-v64:64:64-v128:128:128-n16:32:64")
 NVVMIR_VERSION = (2, 0, 3, 2)
 
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 
 
 class ModuleLowering:
@@ -309,6 +309,8 @@ class FunctionLowering:
         dt = s.array.type.dtype
         if dt.is_bool:
             v = self.b.zext(v, I8)
+        elif isinstance(v.type, ir.HalfType):   # see _half_bits
+            ptr, v = _as_i16(self.b, ptr), _half_bits(self.b, v, I16)
         self.b.store(v, ptr, align=dt.itemsize)
 
     def stmt_Assert(self, s: tir.Assert):
@@ -511,6 +513,8 @@ class FunctionLowering:
 
     def expr_Load(self, e: tir.Load):
         ptr = self.element_ptr(e.array, e.indices, e)
+        if isinstance(ptr.type.pointee, ir.HalfType):
+            return _half_bits(self.b, self.b.load(_as_i16(self.b, ptr), align=2), ptr.type.pointee)
         v = self.b.load(ptr, align=e.type.itemsize)
         if e.type.is_bool:
             return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
@@ -822,6 +826,19 @@ class FunctionLowering:
 
     def arith(self, op, lhs, rhs, ty: T.Scalar):
         return nvvm_ops.arith(self, op, lhs, rhs, ty)
+
+
+def _as_i16(b, ptr):
+    return b.bitcast(ptr, ir.PointerType(I16, ptr.type.addrspace))
+
+
+def _half_bits(b, v, to):
+    """float16 array elements are loaded and stored as i16 and moved to and from half through an
+    opaque ``mov.b16``: libNVVM's vectorizer otherwise merges neighbouring loads into <8 x half>
+    (through a plain bitcast too), which its back end rejects ("unsupported operation").  ptxas
+    removes the moves."""
+    asm = ir.InlineAsm(ir.FunctionType(to, [v.type]), "mov.b16 $0, $1;", "=h,h")
+    return b.call(asm, [v])
 
 
 def lower_kernel(func: tir.Function, options: dict | None = None) -> ModuleLowering:

@@ -38,6 +38,7 @@ __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store",
 
 FULL = 0xFFFFFFFF
 RADIX_BITS = 4
+LANES = 8                              # 16 radix digits, two 16-bit counters per 32-bit word
 
 
 # ------------------------------------------------------------------ helpers
@@ -65,29 +66,46 @@ def _thread_reduce(items, op: constexpr):
 
 # ------------------------------------------------------------------ reduce
 @jit
+def _warp_geometry(bx: constexpr, by: constexpr, bz: constexpr):
+    """(tid, lane, warp, lanes in this warp, their shuffle mask); constants where the block is whole warps."""
+    nt = bx * by * bz
+    tid = _tid(bx, by, bz)
+    lane = tid & 31
+    wid = tid >> 5
+    if nt % 32 == 0:
+        return tid, lane, wid, 32, uint32(FULL)
+    valid = min(32, nt - wid * 32)
+    return tid, lane, wid, valid, _mask(valid)
+
+
+@jit
+def _fold_warps(partials, op: constexpr, nw: constexpr, wid):
+    """(op over partials[0..wid-1], op over all nw): every thread reads the warps' partials in order,
+    so the block needs one barrier, not a second round through one warp (CUB's warp-scans scan)."""
+    total = partials[0]
+    pre = total
+    for w in range(1, nw):
+        if w == wid:
+            pre = total
+        total = op(total, partials[w])
+    return pre, total
+
+
+@jit
 def _reduce(value, op: constexpr, bx: constexpr, by: constexpr, bz: constexpr):
     nt = bx * by * bz
     nw = (nt + 31) // 32
-    tid = _tid(bx, by, bz)
+    tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
+    r = _w._reduce_to_lane0(value, op, valid, m)
     if nw == 1:
-        m = _mask(nt)
-        return shfl_sync(m, _w._reduce_to_lane0(value, op, nt, m), 0)
-    slots = shared.array(nw + 1, type(value))
-    lane = tid & 31
-    wid = tid >> 5
-    valid = min(32, nt - wid * 32)
-    r = _w._reduce_to_lane0(value, op, valid, _mask(valid))
+        return shfl_sync(m, r, 0)
+    slots = shared.array(nw, type(value))
     syncthreads()                      # an earlier call's readers are done with slots
     if lane == 0:
         slots[wid] = r
     syncthreads()
-    if wid == 0:
-        v = slots[lane] if lane < nw else slots[0]
-        t = _w._reduce_to_lane0(v, op, nw, FULL)
-        if lane == 0:
-            slots[nw] = t
-    syncthreads()
-    return slots[nw]
+    pre, total = _fold_warps(slots, op, nw, -1)
+    return total
 
 
 @jit
@@ -108,52 +126,49 @@ def sum(value):
 # ------------------------------------------------------------------ scan
 @jit
 def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constexpr,
-          bx: constexpr, by: constexpr, bz: constexpr):
+          bx: constexpr, by: constexpr, bz: constexpr, lead: constexpr = True):
     """(exclusive, inclusive, block aggregate) of ``value`` over the block in thread order.
 
     mode 0: no seed (thread 0's exclusive value is undefined); 1: ``seed`` starts the scan;
     2: ``prefix_op(aggregate, state)``, called by the first warp, starts it (CUB's prefix callback).
-    The aggregate never includes the seed."""
+    The aggregate never includes the seed.  One barrier (two with a callback), plus a leading one
+    unless ``lead=False`` (the caller has synchronised since this scan's last use)."""
     nt = bx * by * bz
     nw = (nt + 31) // 32
-    tid = _tid(bx, by, bz)
-    lane = tid & 31
-    wid = tid >> 5
-    valid = min(32, nt - wid * 32)
-    m = _mask(valid)
+    tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
     inc = _w._inclusive(value, op, m)
     up = shfl_up_sync(m, inc, 1)
-    wagg = shared.array(nw, type(value))
-    wpre = shared.array(nw + 1, type(value))
-    syncthreads()                      # an earlier call's readers are done with wpre
-    if lane == valid - 1:
-        wagg[wid] = inc
-    syncthreads()
-    if wid == 0:
-        wm = _mask(min(nt, 32))
-        v = wagg[lane] if lane < nw else wagg[0]
-        winc = _w._inclusive(v, op, wm) if nw > 1 else v
-        total = shfl_sync(wm, winc, nw - 1)
-        wex = shfl_up_sync(wm, winc, 1)
-        if mode == 0:
-            if lane > 0 and lane < nw:
-                wpre[lane] = wex
+    if nw == 1:                        # one warp: shuffles only, no shared memory
+        total = shfl_sync(m, inc, nt - 1)
+        ex = up                        # thread 0's is undefined without a seed (its own value here)
+        incl = inc
+    else:
+        wagg = shared.array(nw + 1, type(value))
+        if lead:
+            syncthreads()              # an earlier call's readers are done with wagg
+        if lane == valid - 1:
+            wagg[wid] = inc
+        syncthreads()
+        wp, total = _fold_warps(wagg, op, nw, wid)
+        if wid == 0:
+            ex = up
+            incl = inc
         else:
-            if mode == 1:
-                p = type(value)(seed)
-            else:
-                p = shfl_sync(wm, type(value)(prefix_op(total, state)), 0)
-            if lane < nw:
-                wpre[lane] = p if lane == 0 else op(p, wex)
-        if lane == 0:
-            wpre[nw] = total
-    syncthreads()
-    agg = wpre[nw]
+            ex = wp if lane == 0 else op(wp, up)
+            incl = op(wp, inc)
     if mode == 0:
-        if wid == 0:                   # no prefix: thread 0's exclusive value is undefined (its own here)
-            return up, inc, agg
-    pre = wpre[wid]
-    return (pre if lane == 0 else op(pre, up)), op(pre, inc), agg
+        return ex, incl, total
+    if mode == 1:
+        p = type(value)(seed)
+    else:
+        if wid == 0:
+            p = shfl_sync(m, type(value)(prefix_op(total, state)), 0)
+        if nw > 1:
+            if tid == 0:
+                wagg[nw] = p
+            syncthreads()
+            p = wagg[nw]
+    return (p if tid == 0 else op(p, ex)), op(p, incl), total
 
 
 @jit
@@ -222,6 +237,11 @@ def exclusive_scan(value, op: constexpr, init=None, prefix_op: constexpr = None,
 
 # ------------------------------------------------------------------ load / store / exchange
 @jit
+def _tile_index(offset, k, tid, n: constexpr, nt: constexpr, striped: constexpr):
+    return offset + (k * nt + tid if striped else tid * n + k)
+
+
+@jit
 def load(src, offset, items, striped: constexpr = False, default=None):
     """Fill ``items`` from ``src[offset:]``: blocked (thread t reads offset + t*n + k) or striped
     (offset + k*threads + t).  Past ``src.size`` an item gets ``default``, or stays as it was."""
@@ -229,12 +249,16 @@ def load(src, offset, items, striped: constexpr = False, default=None):
     nt = bx * by * bz
     n = items.size
     tid = _tid(bx, by, bz)
-    for k in range(n):
-        i = offset + (k * nt + tid if striped else tid * n + k)
-        if i < src.size:
-            items[k] = src[i]
-        elif default is not None:
-            items[k] = default
+    if offset + nt * n <= src.size:    # a whole tile: no per-item checks (they cost a third)
+        for k in range(n):
+            items[k] = src[_tile_index(offset, k, tid, n, nt, striped)]
+    else:
+        for k in range(n):
+            i = _tile_index(offset, k, tid, n, nt, striped)
+            if i < src.size:
+                items[k] = src[i]
+            elif default is not None:
+                items[k] = default
 
 
 @jit
@@ -244,10 +268,14 @@ def store(dst, offset, items, striped: constexpr = False):
     nt = bx * by * bz
     n = items.size
     tid = _tid(bx, by, bz)
-    for k in range(n):
-        i = offset + (k * nt + tid if striped else tid * n + k)
-        if i < dst.size:
-            dst[i] = items[k]
+    if offset + nt * n <= dst.size:
+        for k in range(n):
+            dst[_tile_index(offset, k, tid, n, nt, striped)] = items[k]
+    else:
+        for k in range(n):
+            i = _tile_index(offset, k, tid, n, nt, striped)
+            if i < dst.size:
+                dst[i] = items[k]
 
 
 @jit
@@ -301,57 +329,75 @@ def _from_ordered(u, KT: constexpr, bits: constexpr):
 
 
 @jit
+def _digit_slot(u, bit, dmask, nt: constexpr, tid):
+    """A key's digit counter: (word in the counter grid, shift of its 16-bit half).
+
+    Two 16-bit counters share a 32-bit word: digit d counts in lane d % 8, half d // 8, so one
+    32-bit scan ranks all 16 digits (the low half's total is carried into the high half)."""
+    d = int32((u >> type(u)(bit)) & type(u)(dmask))
+    return (d & (LANES - 1)) * nt + tid, uint32((d >> 3) << 4)
+
+
+@jit
+def _padded(i):
+    """Index into a tile buffer with one spare slot per 32, so blocked rows hit distinct banks."""
+    return i + (i >> 5)
+
+
+@jit
 def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: constexpr,
                 bx: constexpr, by: constexpr, bz: constexpr):
     nt = bx * by * bz
     n = keys.size
     bits = keys.itemsize * 8
     UT = uint8 if bits == 8 else (uint16 if bits == 16 else (uint32 if bits == 32 else uint64))
-    R = 1 << RADIX_BITS
     tid = _tid(bx, by, bz)
     uk = local.array(n, UT)
     rank = local.array(n, int32)
-    digit = local.array(n, int32)
+    rake = local.array(LANES + 1, uint32)
     for k in range(n):
         u = _to_ordered(keys[k], UT, bits)
         uk[k] = ~u if descending else u
-    cnt = shared.array(R * nt, uint16)         # counter (digit d, thread t) at d * nt + t
-    kbuf = shared.array(nt * n, UT)
+    # counter grid: word (lane l, thread t) at l * nt + t, lane-major, so the 32-bit scan of the grid
+    # in memory order ranks by (digit, thread, item): stable.  Lane LANES is padding (always zero) that
+    # makes each thread's raking row LANES + 1 words long: rows start in distinct banks.
+    cnt = shared.array((LANES + 1) * nt, uint32)
+    tile = nt * n + ((nt * n) >> 5)
+    kbuf = shared.array(tile, UT)
     if values is not None:
-        vbuf = shared.array(nt * n, values.dtype)
+        vbuf = shared.array(tile, values.dtype)
     for bit in range(begin, end, RADIX_BITS):
         dmask = (1 << min(RADIX_BITS, end - bit)) - 1
+        for l in range(LANES + 1):     # a thread zeroes the words only it counts into
+            cnt[l * nt + tid] = 0
+        for k in range(n):             # a thread counts its own items, in order
+            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
+            c = cnt[w]
+            rank[k] = int32((c >> sh) & 0xFFFF)
+            cnt[w] = c + (uint32(1) << sh)
         syncthreads()
-        for d in range(R):
-            cnt[d * nt + tid] = 0
-        for k in range(n):                     # each thread counts its own items, in order: stable
-            dk = int32((uk[k] >> UT(bit)) & UT(dmask))
-            digit[k] = dk
-            c = int32(cnt[dk * nt + tid])
-            rank[k] = c
-            cnt[dk * nt + tid] = c + 1
-        syncthreads()
-        s = 0
-        for j in range(R):                     # raking: thread t owns counters t*R .. t*R+R-1
-            s += int32(cnt[tid * R + j])
-        ex, inc, agg = _scan(int32(s), operator.add, 0, None, None, 1, bx, by, bz)
-        acc = ex
-        for j in range(R):
-            c = int32(cnt[tid * R + j])
-            cnt[tid * R + j] = acc
-            acc += c
+        row = 0
+        for j in range(LANES + 1):     # raking: thread t owns words t*(LANES+1) .. +LANES
+            rake[j] = cnt[tid * (LANES + 1) + j]
+            row += rake[j]
+        ex, inc, agg = _scan(uint32(row), operator.add, 0, None, None, 1, bx, by, bz, False)
+        acc = ex + ((agg & 0xFFFF) << 16)
+        for j in range(LANES + 1):
+            cnt[tid * (LANES + 1) + j] = acc
+            acc += rake[j]
         syncthreads()
         for k in range(n):
-            rank[k] += int32(cnt[digit[k] * nt + tid])
-        for k in range(n):
-            kbuf[rank[k]] = uk[k]
+            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
+            r = _padded(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
+            kbuf[r] = uk[k]
             if values is not None:
-                vbuf[rank[k]] = values[k]
+                vbuf[r] = values[k]
         syncthreads()
         for k in range(n):
-            uk[k] = kbuf[tid * n + k]
+            i = _padded(tid * n + k)
+            uk[k] = kbuf[i]
             if values is not None:
-                values[k] = vbuf[tid * n + k]
+                values[k] = vbuf[i]
     for k in range(n):
         keys[k] = _from_ordered(~uk[k] if descending else uk[k], keys.dtype, bits)
 
