@@ -318,6 +318,10 @@ def test_block_primitives_need_the_block_shape_ahead_of_time():
         reduce_scan_kernel.compile(sig, arch="sm_90")
     res = reduce_scan_kernel.compile(sig, arch="sm_90", block=128)
     assert res.block == (128, 1, 1) and res.cubin[:4] == b"\x7fELF"
+    # declared as the kernel's launch shape, so registers are budgeted for it: at 1024 threads a
+    # kernel over 64 registers would not launch at all
+    assert ".reqntid 128, 1, 1" in res.ptx
+    assert reduce_scan_kernel.inspect_resources(sig, arch="sm_90", block=1024)["registers"] <= 64
 
 
 # ------------------------------------------------------------------ interop: numba-cuda kernels

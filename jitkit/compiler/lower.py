@@ -34,6 +34,7 @@ class ModuleLowering:
         self.module.data_layout = DATALAYOUT
         self.functions: dict = {}   # tir.Function -> ir.Function
         self.declared: dict = {}    # external / helper name -> ir.Function
+        self.block: tuple | None = None   # the kernel's one block shape, where it was specialised on it
         options = options or {}
         self.debug = bool(options.get("debug"))
         self.lineinfo = self.debug or bool(options.get("lineinfo"))
@@ -174,8 +175,11 @@ class ModuleLowering:
 
     def _mark_kernel(self, fn: ir.Function) -> None:
         m = self.module
-        m.add_named_metadata("nvvm.annotations").add(
-            m.add_metadata([fn, ir.MetaDataString(m, "kernel"), ir.Constant(I32, 1)]))
+        ann = m.add_named_metadata("nvvm.annotations")
+        ann.add(m.add_metadata([fn, ir.MetaDataString(m, "kernel"), ir.Constant(I32, 1)]))
+        if self.block is not None:   # compiled for one block shape: registers budgeted for it (CUB's launch bounds)
+            for axis, n in zip("xyz", self.block):
+                ann.add(m.add_metadata([fn, ir.MetaDataString(m, "reqntid" + axis), ir.Constant(I32, n)]))
         self._version()
         # nvJitLink -lto drops kernels not listed in @llvm.used (TOOLCHAIN.md)
         i8p = I8.as_pointer()
@@ -841,9 +845,11 @@ def _half_bits(b, v, to):
     return b.call(asm, [v])
 
 
-def lower_kernel(func: tir.Function, options: dict | None = None) -> ModuleLowering:
+def lower_kernel(func: tir.Function, options: dict | None = None, block: tuple | None = None) -> ModuleLowering:
     """The NVVM IR module (``.module``) of kernel ``func`` and every device function it calls, with the
-    debug check sites (``.sites``) when ``options["debug"]``."""
+    debug check sites (``.sites``) when ``options["debug"]``.  ``block``: the one block shape the
+    kernel was specialised for (declared as its required launch shape)."""
     ml = ModuleLowering(func.name, options)
+    ml.block = tuple(block) if block is not None else None
     ml.kernel(func)
     return ml

@@ -107,7 +107,7 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict, block: tup
     written = _written_indices(func)
     t2 = time.perf_counter()
     from .lower import lower_kernel  # llvmlite loads only when something must be compiled
-    ml = lower_kernel(func, options)
+    ml = lower_kernel(func, options, block)
     ir_text = str(ml.module)
     t3 = time.perf_counter()
     ltoir = toolchain.nvvm_compile(ir_text, arch, lto=True, name=func.qualname, options=options)
