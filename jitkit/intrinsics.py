@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "threadIdx", "blockIdx", "blockDim", "gridDim",
-    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast",
+    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast", "static_assert",
 ]
 
 
@@ -78,6 +78,9 @@ gridsize = _Intrinsic("gridsize", "gridsize(n) returns the total number of threa
 syncthreads = _Intrinsic("syncthreads", "syncthreads() waits until every thread of the block reaches it")
 bitcast = _Intrinsic("bitcast", "bitcast(x, type): the bits of scalar x as another scalar type of the same "
                      "width, e.g. bitcast(f, jk.uint32)")
+static_assert = _Intrinsic("static_assert", "static_assert(cond, message): a compile error with message where the "
+                           "compile-time condition is false (in code that is compiled: a branch folded away "
+                           "at compile time is not)")
 block_dims = _Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
                         "ints; a kernel using it (as the block primitives do) compiles once per block shape")
 

@@ -203,14 +203,14 @@ class Literal(Type):
 
     The value is part of the type, so every distinct value compiles its own
     specialisation and passes no kernel parameter at run time.  Values: bool,
-    int, float, tuples of them, scalar types (``jk.float32``, ``np.int32``) and
+    int, float, str, tuples of them, scalar types (``jk.float32``, ``np.int32``) and
     ``@jit`` functions or well-known operators (``operator.add``, ``min``).
     """
 
     __slots__ = ("value", "name")
 
     def _init(self, key, value):
-        if isinstance(value, (bool, int, float, tuple, Scalar)) or value is None:
+        if isinstance(value, (bool, int, float, str, tuple, Scalar)) or value is None:
             text = repr(value)
         else:
             text = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
@@ -227,8 +227,8 @@ class Literal(Type):
             value = scalar_from_dtype(value)
         if isinstance(value, tuple):
             value = tuple(Literal.of(v).value for v in value)
-        elif not (value is None or isinstance(value, (bool, int, float, Scalar)) or callable(value)):
-            raise TypeError(f"a constexpr value must be None, a number, bool, tuple, scalar type or function, "
+        elif not (value is None or isinstance(value, (bool, int, float, str, Scalar)) or callable(value)):
+            raise TypeError(f"a constexpr value must be None, a number, bool, str, tuple, scalar type or function, "
                             f"got {type(value).__qualname__}")
         try:
             hash(value)

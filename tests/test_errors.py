@@ -83,7 +83,7 @@ def b_lambda(x):
 
 @bad((F32,), UnsupportedError, "strings are not supported|str constants")
 def b_str(x):
-    s = "abc"  # ERR
+    x[0] = "abc"  # ERR
 
 
 @bad((F32,), UnsupportedError, "exceptions")

@@ -46,6 +46,9 @@ def test_constexpr_bad_value_is_type_error():
     with pytest.raises(TypeError, match="argument 2 \\('k'\\) of scale is jk.constexpr"):
         scale.with_target("sim")[1, 32](np.zeros(3, np.float32), np.zeros(3, np.float32), [1], operator.add)
     with pytest.raises(TypeError, match="jk.constexpr"):
+        scale.with_target("sim")[1, 32](np.zeros(3, np.float32), np.zeros(3, np.float32), {"a": 1}, operator.add)
+    # a str is a valid constexpr (a mode name); used as a number it is a located compile error
+    with pytest.raises(jk.UnsupportedError, match="str constants are compile-time values only"):
         scale.with_target("sim")[1, 32](np.zeros(3, np.float32), np.zeros(3, np.float32), "a", operator.add)
 
 

@@ -324,6 +324,186 @@ def test_block_primitives_need_the_block_shape_ahead_of_time():
     assert reduce_scan_kernel.inspect_resources(sig, arch="sm_90", block=1024)["registers"] <= 64
 
 
+# ------------------------------------------------------------------ pairs (tuples) as values
+@jk.jit
+def argmin(a, b):
+    """(value, index) pairs: the smaller value, the earlier index on ties (not commutative)."""
+    return b if b[0] < a[0] else a
+
+
+@jk.jit
+def sum_and_max(a, b):
+    return a[0] + b[0], max(a[1], b[1])
+
+
+@jk.jit
+def pair_kernel(x, wmin, bmin, bscan_s, bscan_m, bex_s):
+    i = jk.grid(1)
+    p = (x[i], jk.int32(i))
+    if jk.blockDim.x % 32 == 0:
+        w = jk.warp.reduce(p, argmin)
+        wmin[i] = w[1]
+    b = jk.block.reduce(p, argmin)
+    bmin[i] = b[1]
+    q = (jk.float64(x[i]), x[i])
+    s = jk.block.inclusive_scan(q, sum_and_max)
+    bscan_s[i] = s[0]
+    bscan_m[i] = s[1]
+    e = jk.block.exclusive_scan(q, sum_and_max, (jk.float64(100), x[0]))
+    bex_s[i] = e[0]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("nt", (32, 96, 256, 1024))
+def test_pairs_as_values(target, nt, rng):
+    nb = 2
+    n = nb * nt
+    x = rng.integers(-20, 20, n).astype(np.float32)           # many ties: the earliest index must win
+    wmin, bmin = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    bscan_s, bscan_m, bex_s = np.zeros(n), np.zeros(n, np.float32), np.zeros(n)
+    pair_kernel.with_target(target)[nb, nt](x, wmin, bmin, bscan_s, bscan_m, bex_s)
+    xw, xb = x.reshape(-1, 32), x.reshape(nb, nt)
+    np.testing.assert_array_equal(wmin, np.repeat(np.argmin(xw, axis=1) + np.arange(0, n, 32), 32))
+    np.testing.assert_array_equal(bmin, np.repeat(np.argmin(xb, axis=1) + np.arange(0, n, nt), nt))
+    np.testing.assert_array_equal(bscan_s, np.cumsum(xb.astype(np.float64), axis=1).ravel())
+    np.testing.assert_array_equal(bscan_m, np.maximum.accumulate(xb, axis=1).ravel())
+    ex = 100 + np.concatenate([np.zeros((nb, 1)), np.cumsum(xb.astype(np.float64), axis=1)[:, :-1]], axis=1)
+    np.testing.assert_array_equal(bex_s, ex.ravel())
+
+
+# ------------------------------------------------------------------ load/store methods, warp load/store
+@jk.jit
+def methods_kernel(x, out, wout, ipt: jk.constexpr, lmethod: jk.constexpr, smethod: jk.constexpr):
+    items = jk.local.array(ipt, x.dtype)
+    tile = jk.blockDim.x * ipt
+    base = jk.blockIdx.x * tile
+    jk.block.load(x, base, items, default=-1, method=lmethod)
+    for k in range(ipt):                       # blocked: thread t holds tile items t*ipt + k
+        items[k] = items[k] * 2 + (jk.threadIdx.x * ipt + k) % 7
+    jk.block.store(out, base, items, method=smethod)
+    w = jk.local.array(ipt, x.dtype)           # the same through warp tiles of 32 * ipt
+    wbase = base + (jk.threadIdx.x // 32) * 32 * ipt
+    jk.warp.load(x, wbase, w, default=-1, method="direct" if lmethod == "direct" else "transpose")
+    for k in range(ipt):
+        w[k] = w[k] * 2 + (jk.laneid * ipt + k) % 7
+    jk.warp.store(wout, wbase, w, method="direct" if smethod == "direct" else "transpose")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("lmethod,smethod", [("direct", "transpose"), ("transpose", "warp_transpose"),
+                                             ("warp_transpose", "direct")])
+@pytest.mark.parametrize("nt,ipt", [(32, 3), (96, 2), (256, 4)])
+@pytest.mark.parametrize("dtype", ("int32", "float16", "float64"))
+def test_load_store_methods(target, lmethod, smethod, nt, ipt, dtype, rng):
+    dt = np.dtype(dtype)
+    nb = 3
+    n = nb * nt * ipt - 5                      # a ragged last tile: loads fill -1, stores stop at the end
+    x = rng.integers(-50, 50, n).astype(dt)
+    out, wout = np.zeros(n, dt), np.zeros(n, dt)
+    methods_kernel.with_target(target)[nb, nt](x, out, wout, ipt, lmethod, smethod)
+    xp = np.concatenate([x, np.full(5, -1, dt)])
+    pos = np.arange(nb * nt * ipt)
+    want = (xp * 2 + (pos % (nt * ipt)) % 7).astype(dt)[:n]
+    np.testing.assert_array_equal(out, want)
+    wwant = (xp * 2 + (pos % (32 * ipt)) % 7).astype(dt)[:n]
+    np.testing.assert_array_equal(wout, wwant)
+
+
+def test_unknown_load_method_is_a_located_compile_error():
+    a = jk.Array(jk.int32, 1, "C")
+    with pytest.raises(jk.TypingError, match="method is 'direct', 'transpose' or 'warp_transpose'") as e:
+        methods_kernel.compile((a, a, a, jk.Literal.of(2), jk.Literal.of("vectorise"), jk.Literal.of("direct")),
+                               arch="sm_90", block=64)
+    assert "in methods_kernel" in str(e.value)
+
+
+# ------------------------------------------------------------------ merge sort
+@jk.jit
+def by_low_bits(a, b):
+    """A strict weak order with many ties: only the key's low 3 bits count (stability shows)."""
+    return (jk.int32(a) & 7) < (jk.int32(b) & 7)
+
+
+@jk.jit
+def merge_sort_kernel(keys, vals, out_k, out_v, ipt: jk.constexpr, less: jk.constexpr, warp: jk.constexpr):
+    k = jk.local.array(ipt, keys.dtype)
+    v = jk.local.array(ipt, jk.int32)
+    base = jk.blockIdx.x * jk.blockDim.x * ipt
+    jk.block.load(keys, base, k)
+    jk.block.load(vals, base, v)
+    if warp:
+        jk.warp.merge_sort(k, less, v)
+    else:
+        jk.block.merge_sort(k, less, v)
+    jk.block.store(out_k, base, k)
+    jk.block.store(out_v, base, v)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("warp", [False, True], ids=["block", "warp"])
+@pytest.mark.parametrize("nt,ipt", [(32, 1), (64, 3), (96, 2), (256, 4), (1024, 1)])
+@pytest.mark.parametrize("dtype,less", [("int32", "lt"), ("float32", "gt"), ("uint8", "low_bits"),
+                                        ("float16", "lt"), ("int64", "low_bits")])
+def test_merge_sort(target, warp, nt, ipt, dtype, less, rng):
+    dt = np.dtype(dtype)
+    nb = 2
+    n = nb * nt * ipt
+    keys = (rng.integers(0, 40, n) - (0 if dt.kind == "u" else 20)).astype(dt)
+    vals = np.arange(n, dtype=np.int32)
+    out_k, out_v = np.zeros_like(keys), np.zeros_like(vals)
+    fn = {"lt": operator.lt, "gt": operator.gt, "low_bits": by_low_bits}[less]
+    merge_sort_kernel.with_target(target)[nb, nt](keys, vals, out_k, out_v, ipt, fn, warp)
+    seg = 32 * ipt if warp else nt * ipt
+    for s in range(0, n, seg):                 # stable: equal keys keep their order (by the value index)
+        kk = keys[s:s + seg]
+        sort_key = {"lt": kk, "gt": -kk.astype(np.float64), "low_bits": kk.astype(np.int64) & 7}[less]
+        order = np.argsort(sort_key, kind="stable")
+        np.testing.assert_array_equal(out_v[s:s + seg], vals[s:s + seg][order])
+        np.testing.assert_array_equal(out_k[s:s + seg], kk[order])
+
+
+# ------------------------------------------------------------------ run-length decode
+@jk.jit
+def rld_kernel(values, lengths, out, totals, runs: jk.constexpr, m: jk.constexpr):
+    v = jk.local.array(runs, values.dtype)
+    ln = jk.local.array(runs, lengths.dtype)
+    o = jk.local.array(m, values.dtype)
+    base = jk.blockIdx.x * jk.blockDim.x * runs
+    jk.block.load(values, base, v)
+    jk.block.load(lengths, base, ln)
+    window = jk.blockDim.x * m
+    start = 0
+    total = jk.block.run_length_decode(v, ln, o, 0, default=-1)
+    while start < total:                       # window after window until the tile's runs are out
+        jk.block.store(out, jk.blockIdx.x * out.shape[0] // jk.gridDim.x + start, o)
+        start += window
+        jk.block.run_length_decode(v, ln, o, start, default=-1)
+    if jk.threadIdx.x == 0:
+        totals[jk.blockIdx.x] = total
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("nt,runs,m", [(32, 2, 3), (96, 1, 4), (256, 3, 2), (1024, 1, 1)])
+@pytest.mark.parametrize("dtype", ("int16", "float32"))
+def test_run_length_decode(target, nt, runs, m, dtype, rng):
+    nb = 2
+    dt = np.dtype(dtype)
+    values = rng.integers(-100, 100, nb * nt * runs).astype(dt)
+    lengths = rng.integers(0, 5, nb * nt * runs).astype(np.int32)        # empty runs included
+    cap = int(max(lengths.reshape(nb, -1).sum(axis=1)) // (nt * m) + 2) * nt * m
+    out = np.full(nb * cap, 99, dt)
+    totals = np.zeros(nb, np.int64)
+    rld_kernel.with_target(target)[nb, nt](values, lengths, out, totals, runs, m)
+    for b in range(nb):
+        sl = slice(b * nt * runs, (b + 1) * nt * runs)
+        want = np.repeat(values[sl], lengths[sl])
+        assert totals[b] == want.size
+        got = out[b * cap:(b + 1) * cap]
+        np.testing.assert_array_equal(got[:want.size], want)
+        padded = -(-want.size // (nt * m)) * nt * m                      # the last window's tail: default
+        assert (got[want.size:padded] == -1).all() and (got[padded:] == 99).all()
+
+
 # ------------------------------------------------------------------ interop: numba-cuda kernels
 @jk.jit
 def jk_tile_sum(v):

@@ -309,12 +309,37 @@ def _syncthreads(typer, node, args, kwargs):
 def _shfl(name):
     def rule(typer, node, args, kwargs):
         what = f"jitkit.{name}()"
+        value = args[1] if len(args) == 3 else None
+        if value is not None and isinstance(value.type, T.Tuple):   # a tuple: element by element
+            _no_kwargs(typer, node, kwargs, what)
+            mask = typer.convert(args[0], T.uint32, node)
+            lane = typer.convert(args[2], T.int32, node)
+            return _shfl_tuple(typer, node, name, mask, value, lane)
         _plain_call(typer, node, args, kwargs, what, 3)
         mask = typer.convert(args[0], T.uint32, node)
         value = args[1]          # any bool/int/float scalar (_plain_call checked)
         lane = typer.convert(args[2], T.int32, node)
         return tir.Op(value.type, typer.loc(node), f"warp.{name}", [mask, value, lane])
     return rule
+
+
+def _shfl_tuple(typer, node, name, mask, value, lane):
+    loc = typer.loc(node)
+    if isinstance(value, tir.MakeTuple):
+        items = value.items
+    elif isinstance(value, (tir.Var, tir.TupleGet)):
+        items = [tir.TupleGet(t, loc, value, i) for i, t in enumerate(value.type.types)]
+    else:
+        raise typer.err(TypingError, f"jitkit.{name}() shuffles a tuple held in a variable or written out", node,
+                        "assign the tuple to a variable first")
+    out = []
+    for it in items:
+        if isinstance(it.type, T.Tuple):
+            out.append(_shfl_tuple(typer, node, name, mask, it, lane))
+        else:
+            _scalars(typer, node, [it], f"jitkit.{name}()")
+            out.append(tir.Op(it.type, loc, f"warp.{name}", [mask, it, lane]))
+    return tir.MakeTuple(T.Tuple(tuple(o.type for o in out)), loc, out)
 
 
 def _vote(name):

@@ -361,7 +361,10 @@ class FunctionTyper:
     def stmt_Expr(self, s):
         if isinstance(s.value, ast.Constant):  # docstrings and bare literals
             return None
-        return tir.ExprStmt(self.loc(s), self.rexpr(s.value))
+        value = self.expr(s.value)
+        if isinstance(value, Static):         # jk.static_assert(...), a bare compile-time name
+            return None
+        return tir.ExprStmt(self.loc(s), self.runtime(value, s.value))
 
     def stmt_Assign(self, s):
         if id(s) in self._top and len(s.targets) == 1:
@@ -605,6 +608,9 @@ class FunctionTyper:
         """``e`` (typed from ``node``), which must be a runtime value rather than a compile-time object."""
         if isinstance(e, Static):
             v = e.value
+            if isinstance(v, str):
+                raise self.err(UnsupportedError, "str constants are compile-time values only in kernels", node,
+                               "compare them with == / != (mode names) or pass them to jk.static_assert()")
             what = getattr(v, "__name__", None) or type(v).__name__
             raise self.err(TypingError, f"{what!s} cannot be used as a value inside a kernel", node,
                            "call it, or pass data as an argument")
@@ -623,6 +629,8 @@ class FunctionTyper:
             return self.const(v, node)
         if v is None:
             return tir.Const(T.none, self.loc(node), None)
+        if isinstance(v, str):          # compile-time only: compared with a constexpr, or a message
+            return Static(v)
         raise self.err(UnsupportedError, f"{type(v).__name__} constants are not supported in kernels", node,
                        "kernels work on numbers, bools, tuples and arrays")
 
@@ -783,6 +791,14 @@ class FunctionTyper:
     def expr_Compare(self, node):
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
             return self._identity(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            a, b = self.expr(node.left), self.expr(node.comparators[0])
+            if isinstance(a, Static) or isinstance(b, Static):   # compile-time strings: mode names
+                va, vb = _compile_time_value(a), _compile_time_value(b)
+                if va is MISSING or vb is MISSING:
+                    raise self.err(TypingError, "== and != compare a compile-time object with compile-time "
+                                   "values only", node)
+                return self.const((va == vb) == isinstance(node.ops[0], ast.Eq), node)
         operands = [self.rexpr(node.left)] + [self.rexpr(c) for c in node.comparators]
         for op in node.ops:
             if type(op) not in O.CMPOPS:
@@ -816,8 +832,18 @@ class FunctionTyper:
         return self.const(same if isinstance(node.ops[0], ast.Is) else not same, node)
 
     def expr_BoolOp(self, node):
-        values = [self.rexpr(v) for v in node.values]
         op = "and" if isinstance(node.op, ast.And) else "or"
+        nodes = list(node.values)
+        while len(nodes) > 1:       # leading compile-time bools fold away: `flag or mode == "x"`
+            first = self.rexpr(nodes[0])
+            if not (isinstance(first, tir.Const) and first.type is T.boolean):
+                break
+            if bool(first.value) == (op == "or"):
+                return first        # decides the result; later operands are not compiled
+            nodes.pop(0)
+        if len(nodes) == 1:
+            return self.rexpr(nodes[0])
+        values = [self.rexpr(v) for v in nodes]
         ty, weak = values[0].type, self.is_weak(values[0])
         for v in values[1:]:
             t = unify(ty, weak, v.type, self.is_weak(v))
@@ -874,6 +900,8 @@ class FunctionTyper:
             return self.isinstance_call(node)
         if target is I.bitcast:
             return self.bitcast_call(node)
+        if target is I.static_assert:
+            return self.static_assert_call(node)
         args = [self.rexpr(a) for a in node.args]
         kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
         rule = B.lookup(target)
@@ -1008,6 +1036,22 @@ class FunctionTyper:
                            "bool, int, float, complex or np.integer/np.signedinteger/np.unsignedinteger/np.floating",
                            node.args[1])
         return self.const(any(t(x.type) for t in tests), node)
+
+    def static_assert_call(self, node):
+        if len(node.args) != 2 or node.keywords:
+            raise self.err(TypingError, "jitkit.static_assert() takes (condition, message)", node)
+        cond = self.expr(node.args[0])
+        msg = _compile_time_value(self.expr(node.args[1]))
+        if not isinstance(msg, str):
+            raise self.err(TypingError, "the message of jitkit.static_assert() must be a compile-time string",
+                           node.args[1])
+        value = _compile_time_value(cond)
+        if value is MISSING:
+            raise self.err(TypingError, "the condition of jitkit.static_assert() must be known at compile time",
+                           node.args[0])
+        if not value:
+            raise self.err(TypingError, msg, node)
+        return Static(None)
 
     def bitcast_call(self, node):
         if len(node.args) != 2 or node.keywords:

@@ -30,11 +30,12 @@ import operator
 import numpy as np
 
 from .. import (Array, atomic, bitcast, block_dims, constexpr, int32, int64, jit, shared, shfl_sync,
-                shfl_up_sync, syncthreads, threadIdx, uint8, uint16, uint32, uint64, local)
+                shfl_up_sync, static_assert, syncthreads, syncwarp, threadIdx, uint8, uint16, uint32, uint64, local)
 from . import warp as _w
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store", "blocked_to_striped",
-           "striped_to_blocked", "radix_sort", "histogram", "adjacent_difference", "flag_heads", "flag_tails"]
+           "striped_to_blocked", "radix_sort", "merge_sort", "run_length_decode", "histogram", "adjacent_difference",
+           "flag_heads", "flag_tails"]
 
 FULL = 0xFFFFFFFF
 RADIX_BITS = 4
@@ -82,12 +83,12 @@ def _warp_geometry(bx: constexpr, by: constexpr, bz: constexpr):
 def _fold_warps(partials, op: constexpr, nw: constexpr, wid):
     """(op over partials[0..wid-1], op over all nw): every thread reads the warps' partials in order,
     so the block needs one barrier, not a second round through one warp (CUB's warp-scans scan)."""
-    total = partials[0]
+    total = _w._get(partials, 0)
     pre = total
     for w in range(1, nw):
         if w == wid:
             pre = total
-        total = op(total, partials[w])
+        total = op(total, _w._get(partials, w))
     return pre, total
 
 
@@ -99,10 +100,10 @@ def _reduce(value, op: constexpr, bx: constexpr, by: constexpr, bz: constexpr):
     r = _w._reduce_to_lane0(value, op, valid, m)
     if nw == 1:
         return shfl_sync(m, r, 0)
-    slots = shared.array(nw, type(value))
+    slots = _w._scratch(nw, value)
     syncthreads()                      # an earlier call's readers are done with slots
     if lane == 0:
-        slots[wid] = r
+        _w._put(slots, wid, r)
     syncthreads()
     pre, total = _fold_warps(slots, op, nw, -1)
     return total
@@ -143,11 +144,11 @@ def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constex
         ex = up                        # thread 0's is undefined without a seed (its own value here)
         incl = inc
     else:
-        wagg = shared.array(nw + 1, type(value))
+        wagg = _w._scratch(nw + 1, value)
         if lead:
             syncthreads()              # an earlier call's readers are done with wagg
         if lane == valid - 1:
-            wagg[wid] = inc
+            _w._put(wagg, wid, inc)
         syncthreads()
         wp, total = _fold_warps(wagg, op, nw, wid)
         if wid == 0:
@@ -159,15 +160,16 @@ def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constex
     if mode == 0:
         return ex, incl, total
     if mode == 1:
-        p = type(value)(seed)
+        p = _w._like(seed, value)
     else:
         if wid == 0:
-            p = shfl_sync(m, type(value)(prefix_op(total, state)), 0)
+            mine = _w._like(prefix_op(total, state), value)
+            p = shfl_sync(m, mine, 0)
         if nw > 1:
             if tid == 0:
-                wagg[nw] = p
+                _w._put(wagg, nw, p)
             syncthreads()
-            p = wagg[nw]
+            p = _w._get(wagg, nw)
     return (p if tid == 0 else op(p, ex)), op(p, incl), total
 
 
@@ -237,45 +239,82 @@ def exclusive_scan(value, op: constexpr, init=None, prefix_op: constexpr = None,
 
 # ------------------------------------------------------------------ load / store / exchange
 @jit
-def _tile_index(offset, k, tid, n: constexpr, nt: constexpr, striped: constexpr):
-    return offset + (k * nt + tid if striped else tid * n + k)
+def _transpose(items, buf, base, nt, tid, to_striped: constexpr):
+    """Blocked <-> striped among ``nt`` threads through ``buf[base:]`` (the caller synchronises)."""
+    n = items.size
+    for k in range(n):
+        buf[_w._pad(base + (tid * n + k if to_striped else k * nt + tid))] = items[k]
 
 
 @jit
-def load(src, offset, items, striped: constexpr = False, default=None):
-    """Fill ``items`` from ``src[offset:]``: blocked (thread t reads offset + t*n + k) or striped
-    (offset + k*threads + t).  Past ``src.size`` an item gets ``default``, or stays as it was."""
-    bx, by, bz = block_dims()
-    nt = bx * by * bz
+def _untranspose(items, buf, base, nt, tid, to_striped: constexpr):
     n = items.size
-    tid = _tid(bx, by, bz)
-    if offset + nt * n <= src.size:    # a whole tile: no per-item checks (they cost a third)
-        for k in range(n):
-            items[k] = src[_tile_index(offset, k, tid, n, nt, striped)]
-    else:
-        for k in range(n):
-            i = _tile_index(offset, k, tid, n, nt, striped)
-            if i < src.size:
-                items[k] = src[i]
-            elif default is not None:
-                items[k] = default
+    for k in range(n):
+        items[k] = buf[_w._pad(base + (k * nt + tid if to_striped else tid * n + k))]
 
 
 @jit
-def store(dst, offset, items, striped: constexpr = False):
-    """Write ``items`` to ``dst[offset:]`` (blocked or striped, as in :func:`load`), up to ``dst.size``."""
-    bx, by, bz = block_dims()
+def _warp_transposed(src, dst, offset, items, default, store: constexpr, bx: constexpr, by: constexpr,
+                     bz: constexpr):
+    """Blocked items moved warp by warp: each warp reads (writes) its own stretch of the tile
+    coalesced, lane-striped, and transposes it through shared memory with warp barriers only."""
     nt = bx * by * bz
     n = items.size
-    tid = _tid(bx, by, bz)
-    if offset + nt * n <= dst.size:
-        for k in range(n):
-            dst[_tile_index(offset, k, tid, n, nt, striped)] = items[k]
+    tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
+    buf = shared.array(nt * n + ((nt * n) >> 5), items.dtype)
+    wbase = wid * 32 * n
+    syncwarp(m)                        # this warp's earlier readers of buf are done
+    if store:
+        _transpose(items, buf, wbase, valid, lane, True)
+        syncwarp(m)
+        _untranspose(items, buf, wbase, valid, lane, True)
+        _w._store_direct(dst, offset + wbase, items, True, valid, lane)
     else:
-        for k in range(n):
-            i = _tile_index(offset, k, tid, n, nt, striped)
-            if i < dst.size:
-                dst[i] = items[k]
+        _w._load_direct(src, offset + wbase, items, True, default, valid, lane)
+        _transpose(items, buf, wbase, valid, lane, False)
+        syncwarp(m)
+        _untranspose(items, buf, wbase, valid, lane, False)
+
+
+@jit
+def load(src, offset, items, striped: constexpr = False, default=None, method: constexpr = "direct"):
+    """Fill the tile ``items`` from ``src[offset:]``: blocked (thread t gets offset + t*n + k) or
+    ``striped`` (offset + k*threads + t).  Past ``src.size`` an item gets ``default``, or stays as it was.
+
+    ``method`` says how memory is read for a blocked tile (CUB's load algorithms): ``"direct"``
+    reads each thread's run itself; ``"transpose"`` reads striped (coalesced) and exchanges through
+    shared memory with block barriers; ``"warp_transpose"`` does the same within each warp, with
+    warp barriers only.  A striped tile is always read directly (already coalesced)."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    tid = _tid(bx, by, bz)
+    if striped or method == "direct":
+        _w._load_direct(src, offset, items, striped, default, nt, tid)
+    elif method == "transpose":
+        _w._load_direct(src, offset, items, True, default, nt, tid)
+        _exchange(items, False)
+    elif method == "warp_transpose":
+        _warp_transposed(src, src, offset, items, default, False, bx, by, bz)
+    else:
+        static_assert(False, "jk.block.load: method is 'direct', 'transpose' or 'warp_transpose'")
+
+
+@jit
+def store(dst, offset, items, striped: constexpr = False, method: constexpr = "direct"):
+    """Write the tile ``items`` to ``dst[offset:]`` (blocked or striped, and ``method``, as in
+    :func:`load`), up to ``dst.size``.  The transposing methods leave ``items`` striped afterwards."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    tid = _tid(bx, by, bz)
+    if striped or method == "direct":
+        _w._store_direct(dst, offset, items, striped, nt, tid)
+    elif method == "transpose":
+        _exchange(items, True)
+        _w._store_direct(dst, offset, items, True, nt, tid)
+    elif method == "warp_transpose":
+        _warp_transposed(dst, dst, offset, items, None, True, bx, by, bz)
+    else:
+        static_assert(False, "jk.block.store: method is 'direct', 'transpose' or 'warp_transpose'")
 
 
 @jit
@@ -284,13 +323,11 @@ def _exchange(items, to_striped: constexpr):
     nt = bx * by * bz
     n = items.size
     tid = _tid(bx, by, bz)
-    buf = shared.array(nt * n, items.dtype)
+    buf = shared.array(nt * n + ((nt * n) >> 5), items.dtype)
     syncthreads()
-    for k in range(n):
-        buf[tid * n + k if to_striped else k * nt + tid] = items[k]
+    _transpose(items, buf, 0, nt, tid, to_striped)
     syncthreads()
-    for k in range(n):
-        items[k] = buf[k * nt + tid if to_striped else tid * n + k]
+    _untranspose(items, buf, 0, nt, tid, to_striped)
 
 
 @jit
@@ -339,12 +376,6 @@ def _digit_slot(u, bit, dmask, nt: constexpr, tid):
 
 
 @jit
-def _padded(i):
-    """Index into a tile buffer with one spare slot per 32, so blocked rows hit distinct banks."""
-    return i + (i >> 5)
-
-
-@jit
 def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: constexpr,
                 bx: constexpr, by: constexpr, bz: constexpr):
     nt = bx * by * bz
@@ -388,13 +419,13 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
         syncthreads()
         for k in range(n):
             w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
-            r = _padded(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
+            r = _w._pad(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
             kbuf[r] = uk[k]
             if values is not None:
                 vbuf[r] = values[k]
         syncthreads()
         for k in range(n):
-            i = _padded(tid * n + k)
+            i = _w._pad(tid * n + k)
             uk[k] = kbuf[i]
             if values is not None:
                 values[k] = vbuf[i]
@@ -413,6 +444,66 @@ def radix_sort(keys, values=None, descending: constexpr = False, begin_bit: cons
     bx, by, bz = block_dims()
     e = keys.itemsize * 8 if end_bit < 0 else end_bit
     _radix_sort(keys, values, descending, begin_bit, e, bx, by, bz)
+
+
+# ------------------------------------------------------------------ merge sort
+@jit
+def merge_sort(keys, less: constexpr = operator.lt, values=None):
+    """Sort the tile (each thread's ``jk.local.array`` of keys, blocked order) in place, stably, by
+    ``less(a, b)`` (a strict weak order: any ``@jk.jit`` function or ``operator.lt`` / ``gt``), with
+    ``values`` alongside.  Keys of any type the comparator takes; pad a partial tile with keys that
+    sort last.  Radix sort is faster for plain numbers; this is for custom orders."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    n = keys.size
+    kbuf = shared.array(nt * n, keys.dtype)
+    if values is not None:
+        vbuf = shared.array(nt * n, values.dtype)
+        _w._merge_sort(keys, values, less, nt, _tid(bx, by, bz), 0, kbuf, vbuf, True)
+    else:
+        _w._merge_sort(keys, None, less, nt, _tid(bx, by, bz), 0, kbuf, None, True)
+
+
+# ------------------------------------------------------------------ run-length decode
+@jit
+def run_length_decode(values, lengths, out, offset=0, default=None):
+    """Expand runs: the tile's runs (each thread's ``values`` and ``lengths`` arrays, blocked order)
+    decode to a sequence in which ``values[r]`` repeats ``lengths[r]`` times; ``out`` (each thread's
+    array of m items, blocked) receives the window of that sequence starting at ``offset``
+    (thread t: positions offset + t*m + k).  Past the end an item gets ``default``, or stays as it
+    was.  Returns the sequence's total length: call again with ``offset`` advanced by threads * m
+    for the next window."""
+    bx, by, bz = block_dims()
+    nt = bx * by * bz
+    r = values.size
+    m = out.size
+    tid = _tid(bx, by, bz)
+    OT = int64 if lengths.itemsize > 4 else int32
+    starts = local.array(r, OT)
+    for k in range(r):
+        starts[k] = OT(lengths[k])
+    total = exclusive_scan(starts, operator.add, OT(0))   # its barriers also end earlier readers of rs/rv
+    rs = shared.array(nt * r, OT)
+    rv = shared.array(nt * r, values.dtype)
+    for k in range(r):
+        rs[tid * r + k] = starts[k]
+        rv[tid * r + k] = values[k]
+    syncthreads()
+    for k in range(m):
+        j = offset + tid * m + k
+        if j < total:
+            lo = 0
+            hi = nt * r
+            while lo < hi:             # the last run starting at or before j (empty runs end before it)
+                mid = (lo + hi) >> 1
+                if rs[mid] <= j:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[k] = rv[lo - 1]
+        elif default is not None:
+            out[k] = default
+    return total
 
 
 # ------------------------------------------------------------------ histogram, differences, flags

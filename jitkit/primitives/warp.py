@@ -2,7 +2,8 @@
 
 Call them from any ``@jk.jit`` function with all 32 lanes of the warp taking part.  ``op`` is a
 ``@jk.jit`` device function or a well-known operator (``operator.add``, ``min``, ``max``...); it must
-be associative, and need not be commutative: operands are always combined in lane order.
+be associative, and need not be commutative: operands are always combined in lane order.  Values
+are scalars of any type, or tuples of them (``(value, index)`` pairs for an arg-min, say).
 
 Example::
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import operator
 
-from .. import constexpr, jit, laneid, shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync
+from .. import (Tuple, block_dims, constexpr, jit, laneid, shared, shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync,
+                static_assert, syncthreads, syncwarp, threadIdx)
 
-__all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "broadcast"]
+__all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "broadcast", "load", "store", "merge_sort"]
 
 FULL = 0xFFFFFFFF
 
@@ -56,7 +58,7 @@ def exclusive_scan(value, op: constexpr, init, aggregate: constexpr = False):
     warp's total (without ``init``)."""
     inc = _inclusive(value, op, FULL)
     up = shfl_up_sync(FULL, inc, 1)
-    seed = type(value)(init)
+    seed = _like(init, value)
     out = seed if laneid == 0 else op(seed, up)
     if aggregate:
         return out, shfl_sync(FULL, inc, 31)
@@ -69,7 +71,222 @@ def broadcast(value, src_lane):
     return shfl_sync(FULL, value, src_lane)
 
 
+# ------------------------------------------------------------------ load / store
+@jit
+def _warp_exchange(items, to_striped: constexpr):
+    """Blocked <-> striped among the warp's lanes through this warp's stretch of a block-wide buffer."""
+    bx, by, bz = block_dims()
+    n = items.size
+    size = (bx * by * bz + 31) // 32 * 32 * n
+    buf = shared.array(size + (size >> 5), items.dtype)
+    tid = threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)
+    base = (tid >> 5) * (32 * n)
+    syncwarp()                         # this warp's earlier readers of buf are done
+    for k in range(n):
+        buf[_pad(base + (laneid * n + k if to_striped else k * 32 + laneid))] = items[k]
+    syncwarp()
+    for k in range(n):
+        items[k] = buf[_pad(base + (k * 32 + laneid if to_striped else laneid * n + k))]
+
+
+@jit
+def load(src, offset, items, striped: constexpr = False, default=None, method: constexpr = "direct"):
+    """Fill the warp's tile ``items`` from ``src[offset:]``: blocked (lane l gets offset + l*n + k)
+    or ``striped`` (offset + k*32 + l).  Past ``src.size`` an item gets ``default``, or stays as it was.
+    ``method="transpose"`` reads a blocked tile striped (coalesced) and transposes it through shared
+    memory (the kernel then compiles per block shape)."""
+    if striped or method == "direct":
+        _load_direct(src, offset, items, striped, default, 32, laneid)
+    elif method == "transpose":
+        _load_direct(src, offset, items, True, default, 32, laneid)
+        _warp_exchange(items, False)
+    else:
+        static_assert(False, "jk.warp.load: method is 'direct' or 'transpose'")
+
+
+@jit
+def store(dst, offset, items, striped: constexpr = False, method: constexpr = "direct"):
+    """Write the warp's tile ``items`` to ``dst[offset:]`` (as in :func:`load`), up to ``dst.size``."""
+    if striped or method == "direct":
+        _store_direct(dst, offset, items, striped, 32, laneid)
+    elif method == "transpose":
+        _warp_exchange(items, True)
+        _store_direct(dst, offset, items, True, 32, laneid)
+    else:
+        static_assert(False, "jk.warp.store: method is 'direct' or 'transpose'")
+
+
+# ------------------------------------------------------------------ merge sort
+@jit
+def merge_sort(keys, less: constexpr = operator.lt, values=None):
+    """Sort the warp's tile (each lane's ``jk.local.array`` of keys, blocked order) in place, stably,
+    by ``less(a, b)`` (a strict weak order: any ``@jk.jit`` function or ``operator.lt`` / ``gt``),
+    with ``values`` alongside.  Pad a partial tile with keys that sort last.  Uses shared memory
+    (the kernel compiles per block shape)."""
+    bx, by, bz = block_dims()
+    n = keys.size
+    size = (bx * by * bz + 31) // 32 * 32 * n
+    base = ((threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)) >> 5) * (32 * n)
+    kbuf = shared.array(size, keys.dtype)
+    if values is not None:
+        vbuf = shared.array(size, values.dtype)
+        _merge_sort(keys, values, less, 32, laneid, base, kbuf, vbuf, False)
+    else:
+        _merge_sort(keys, None, less, 32, laneid, base, kbuf, None, False)
+
+
+@jit
+def _swap_if_less(keys, values, less: constexpr, j):
+    if less(keys[j + 1], keys[j]):
+        t = keys[j]
+        keys[j] = keys[j + 1]
+        keys[j + 1] = t
+        if values is not None:
+            v = values[j]
+            values[j] = values[j + 1]
+            values[j + 1] = v
+
+
+@jit
+def _sort_items(keys, values, less: constexpr):
+    """Stable odd-even transposition sort of one thread's items (constant indices: registers)."""
+    n = keys.size
+    for r in range(n):
+        for j in range(r & 1, n - 1, 2):
+            _swap_if_less(keys, values, less, j)
+
+
+@jit
+def _merge_sort(keys, values, less: constexpr, nt: constexpr, tid, base, kbuf, vbuf, block: constexpr):
+    """Merge sort of ``nt`` threads' blocked items through ``kbuf[base:base + nt*n]``: each thread
+    sorts its own items, then runs of 1, 2, 4... threads merge pairwise, every thread producing its
+    n outputs after a merge-path search (ties go to the left run: stable)."""
+    n = keys.size
+    _sort_items(keys, values, less)
+    w = 1
+    while w < nt:
+        if block:
+            syncthreads()
+        else:
+            syncwarp()
+        for k in range(n):
+            kbuf[base + tid * n + k] = keys[k]
+            if values is not None:
+                vbuf[base + tid * n + k] = values[k]
+        if block:
+            syncthreads()
+        else:
+            syncwarp()
+        group = tid // (2 * w) * (2 * w)
+        ls = base + group * n
+        le = min(ls + w * n, base + nt * n)
+        re = min(ls + 2 * w * n, base + nt * n)
+        d = min((tid - group) * n, re - ls)
+        lo = max(0, d - (re - le))
+        hi = min(d, le - ls)
+        while lo < hi:                 # merge path: how many of the first d outputs come from the left
+            mid = (lo + hi) >> 1
+            if less(kbuf[le + d - 1 - mid], kbuf[ls + mid]):
+                hi = mid
+            else:
+                lo = mid + 1
+        i = ls + lo
+        j = le + d - lo
+        for k in range(n):
+            if j >= re:
+                left = True
+            elif i >= le:
+                left = False
+            else:
+                left = not less(kbuf[j], kbuf[i])
+            src = i if left else j
+            keys[k] = kbuf[src]
+            if values is not None:
+                values[k] = vbuf[src]
+            if left:
+                i += 1
+            else:
+                j += 1
+        w *= 2
+
+
 # ------------------------------------------------------------------ building blocks for block primitives
+@jit
+def _like(x, value):
+    """``x`` converted to ``value``'s type (a pair is taken as it is)."""
+    if isinstance(value, Tuple):
+        return x
+    return type(value)(x)
+
+
+@jit
+def _scratch(n: constexpr, proto):
+    """Shared memory for ``n`` values like ``proto``: an array, or two arrays for a pair.  One buffer
+    per (n, type) in a kernel: a caller holds only one at a time, and opens with a barrier."""
+    if isinstance(proto, Tuple):
+        static_assert(len(proto) == 2, "block primitives take scalars or pairs (2-tuples) of scalars")
+        return shared.array(n, type(proto[0])), shared.array(n, type(proto[1]))
+    return shared.array(n, type(proto))
+
+
+@jit
+def _put(buf, i, v):
+    if isinstance(v, Tuple):
+        buf[0][i] = v[0]
+        buf[1][i] = v[1]
+    else:
+        buf[i] = v
+
+
+@jit
+def _get(buf, i):
+    if isinstance(buf, Tuple):
+        return buf[0][i], buf[1][i]
+    return buf[i]
+
+
+
+@jit
+def _pad(i):
+    """Index into a tile buffer with one spare slot per 32, so blocked rows hit distinct banks."""
+    return i + (i >> 5)
+
+
+@jit
+def _tile_index(offset, k, tid, n: constexpr, nt, striped: constexpr):
+    return offset + (k * nt + tid if striped else tid * n + k)
+
+
+@jit
+def _load_direct(src, offset, items, striped: constexpr, default, nt, tid):
+    """``items`` of thread ``tid`` of ``nt`` from ``src[offset:]``, blocked or striped."""
+    n = items.size
+    if offset + nt * n <= src.size:    # a whole tile: no per-item checks (they cost a third)
+        for k in range(n):
+            items[k] = src[_tile_index(offset, k, tid, n, nt, striped)]
+    else:
+        for k in range(n):
+            i = _tile_index(offset, k, tid, n, nt, striped)
+            if i < src.size:
+                items[k] = src[i]
+            elif default is not None:
+                items[k] = default
+
+
+@jit
+def _store_direct(dst, offset, items, striped: constexpr, nt, tid):
+    n = items.size
+    if offset + nt * n <= dst.size:
+        for k in range(n):
+            dst[_tile_index(offset, k, tid, n, nt, striped)] = items[k]
+    else:
+        for k in range(n):
+            i = _tile_index(offset, k, tid, n, nt, striped)
+            if i < dst.size:
+                dst[i] = items[k]
+
+
+
 @jit
 def _inclusive(value, op: constexpr, mask):
     """Kogge-Stone inclusive scan over the lanes of ``mask`` (the first n; sources are always lower lanes)."""
