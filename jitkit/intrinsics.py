@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "threadIdx", "blockIdx", "blockDim", "gridDim",
-    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast", "static_assert",
+    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast", "static_assert", "vector_load", "is_aligned",
 ]
 
 
@@ -81,6 +81,11 @@ bitcast = _Intrinsic("bitcast", "bitcast(x, type): the bits of scalar x as anoth
 static_assert = _Intrinsic("static_assert", "static_assert(cond, message): a compile error with message where the "
                            "compile-time condition is false (in code that is compiled: a branch folded away "
                            "at compile time is not)")
+vector_load = _Intrinsic("vector_load", "vector_load(array, i, n): the tuple array[i], ..., array[i+n-1] of a "
+                         "contiguous 1-d array in one n-wide load (n: 2 or 4, n * itemsize <= 16); the "
+                         "address of array[i] must be a multiple of n * itemsize (see is_aligned)")
+is_aligned = _Intrinsic("is_aligned", "is_aligned(array, i, nbytes): True when the address of array[i] is a "
+                        "multiple of nbytes")
 block_dims = _Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
                         "ints; a kernel using it (as the block primitives do) compiles once per block shape")
 

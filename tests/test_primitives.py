@@ -383,7 +383,8 @@ def methods_kernel(x, out, wout, ipt: jk.constexpr, lmethod: jk.constexpr, smeth
     jk.block.store(out, base, items, method=smethod)
     w = jk.local.array(ipt, x.dtype)           # the same through warp tiles of 32 * ipt
     wbase = base + (jk.threadIdx.x // 32) * 32 * ipt
-    jk.warp.load(x, wbase, w, default=-1, method="direct" if lmethod == "direct" else "transpose")
+    jk.warp.load(x, wbase, w, default=-1,
+                 method=lmethod if lmethod == "direct" or lmethod == "vectorized" else "transpose")
     for k in range(ipt):
         w[k] = w[k] * 2 + (jk.laneid * ipt + k) % 7
     jk.warp.store(wout, wbase, w, method="direct" if smethod == "direct" else "transpose")
@@ -391,7 +392,7 @@ def methods_kernel(x, out, wout, ipt: jk.constexpr, lmethod: jk.constexpr, smeth
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("lmethod,smethod", [("direct", "transpose"), ("transpose", "warp_transpose"),
-                                             ("warp_transpose", "direct")])
+                                             ("warp_transpose", "direct"), ("vectorized", "direct")])
 @pytest.mark.parametrize("nt,ipt", [(32, 3), (96, 2), (256, 4)])
 @pytest.mark.parametrize("dtype", ("int32", "float16", "float64"))
 def test_load_store_methods(target, lmethod, smethod, nt, ipt, dtype, rng):
@@ -409,9 +410,61 @@ def test_load_store_methods(target, lmethod, smethod, nt, ipt, dtype, rng):
     np.testing.assert_array_equal(wout, wwant)
 
 
+@jk.jit
+def vector_kernel(x, out, off, ipt: jk.constexpr):
+    items = jk.local.array(ipt, x.dtype)
+    base = jk.blockIdx.x * jk.blockDim.x * ipt
+    jk.block.load(x, off + base, items, default=7, method="vectorized")
+    jk.block.store(out, base, items)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dtype,ipt", [("float32", 4), ("int64", 2), ("float16", 4), ("uint8", 4), ("float64", 3)])
+@pytest.mark.parametrize("off", [0, 1])              # 1: every run misaligned, so the direct fallback runs
+def test_vectorized_load(target, dtype, ipt, off, rng):
+    dt = np.dtype(dtype)
+    nt, nb = 64, 3
+    n = nt * nb * ipt
+    x = rng.integers(0, 100, n).astype(dt)
+    out = np.zeros(n, dt)
+    vector_kernel.with_target(target)[nb, nt](x, out, off, ipt)
+    want = np.concatenate([x[off:], np.full(off, 7, dt)])
+    np.testing.assert_array_equal(out, want)
+
+
+def test_vectorized_load_emits_vector_loads():
+    f32 = jk.Array(jk.float32, 1, "C")
+    ptx = vector_kernel.inspect_ptx((f32, f32, jk.int64, jk.Literal.of(4)), arch="sm_90", block=64)
+    assert "ld.global.v4.f32" in ptx or "ld.v4.f32" in ptx
+    h = jk.Array(jk.float16, 1, "C")
+    ptx = vector_kernel.inspect_ptx((h, h, jk.int64, jk.Literal.of(4)), arch="sm_90", block=64)
+    assert ".v4.u16" in ptx or ".v4.b16" in ptx or ".v2.u32" in ptx or ".u64" in ptx
+
+
+@jk.jit
+def bad_vector_width(x, out):
+    t = jk.vector_load(x, 0, 3)
+    out[0] = t[0]
+
+
+@jk.jit
+def bad_vector_array(x, out):
+    t = jk.vector_load(x, 0, 2)
+    out[0] = t[0]
+
+
+def test_vector_load_misuse_is_a_located_compile_error():
+    f32 = jk.Array(jk.float32, 1, "C")
+    with pytest.raises(jk.TypingError, match="loads 2 or 4 real scalars") as e:
+        bad_vector_width.compile((f32, f32), arch="sm_90")
+    assert "vector_load(x, 0, 3)" in str(e.value)
+    with pytest.raises(jk.TypingError, match="needs a contiguous 1-d array"):
+        bad_vector_array.compile((jk.Array(jk.float32, 2, "C"), f32), arch="sm_90")  # 2-d
+
+
 def test_unknown_load_method_is_a_located_compile_error():
     a = jk.Array(jk.int32, 1, "C")
-    with pytest.raises(jk.TypingError, match="method is 'direct', 'transpose' or 'warp_transpose'") as e:
+    with pytest.raises(jk.TypingError, match="method is .direct., .vectorized., .transpose. or .warp_transpose.") as e:
         methods_kernel.compile((a, a, a, jk.Literal.of(2), jk.Literal.of("vectorise"), jk.Literal.of("direct")),
                                arch="sm_90", block=64)
     assert "in methods_kernel" in str(e.value)

@@ -902,6 +902,8 @@ class FunctionTyper:
             return self.bitcast_call(node)
         if target is I.static_assert:
             return self.static_assert_call(node)
+        if target is I.vector_load or target is I.is_aligned:
+            return self.vector_call(node, target is I.vector_load)
         args = [self.rexpr(a) for a in node.args]
         kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
         rule = B.lookup(target)
@@ -1036,6 +1038,28 @@ class FunctionTyper:
                            "bool, int, float, complex or np.integer/np.signedinteger/np.unsignedinteger/np.floating",
                            node.args[1])
         return self.const(any(t(x.type) for t in tests), node)
+
+    def vector_call(self, node, load: bool):
+        what = "jitkit.vector_load()" if load else "jitkit.is_aligned()"
+        if len(node.args) != 3 or node.keywords:
+            raise self.err(TypingError, f"{what} takes (array, index, {'n' if load else 'nbytes'})", node)
+        arr = self.rexpr(node.args[0])
+        if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1 and arr.type.layout == "C"):
+            raise self.err(TypingError, f"{what} needs a contiguous 1-d array, got {arr.type}", node.args[0])
+        i = self.rexpr(node.args[1])
+        if not (isinstance(i.type, T.Scalar) and i.type.is_int):
+            raise self.err(TypingError, f"{what} needs an integer index, got {i.type}", node.args[1])
+        n = _compile_time_value(self.expr(node.args[2]))
+        dt = arr.type.dtype
+        loc = self.loc(node)
+        if not load:
+            if not (isinstance(n, int) and n > 0 and n & (n - 1) == 0):
+                raise self.err(TypingError, f"{what} needs a compile-time power of two of bytes", node.args[2])
+            return tir.Op(T.boolean, loc, "array.is_aligned", [arr, self.convert(i, T.int64, node), self.const(n, node)])
+        if n not in (2, 4) or n * dt.itemsize > 16 or dt.is_complex:
+            raise self.err(TypingError, f"{what} loads 2 or 4 real scalars of at most 16 bytes in all, got "
+                           f"{n!r} x {dt}", node.args[2])
+        return tir.Op(T.Tuple((dt,) * n), loc, "array.vector_load", [arr, self.convert(i, T.int64, node)])
 
     def static_assert_call(self, node):
         if len(node.args) != 2 or node.keywords:

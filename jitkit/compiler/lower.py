@@ -750,8 +750,31 @@ class FunctionLowering:
         return self.b.call(ir.InlineAsm(fnty, e.ptx, e.constraints, side_effect=True), args)
 
     def expr_Op(self, e: tir.Op):
+        if e.name in ("array.vector_load", "array.is_aligned"):
+            return self._vector_op(e)
         args = [self.expr(a) for a in e.args]
         return nvvm_ops.lower_op(self, e, args)
+
+    def _vector_op(self, e: tir.Op):
+        b = self.b
+        ptr = self.element_ptr(e.args[0], [e.args[1]], e)
+        if e.name == "array.is_aligned":
+            low = b.and_(b.ptrtoint(ptr, I64), ir.Constant(I64, e.args[2].value - 1))
+            return b.icmp_unsigned("==", low, ir.Constant(I64, 0))
+        dt = e.args[0].type.dtype
+        n = len(e.type.types)
+        elem = I16 if isinstance(ptr.type.pointee, ir.HalfType) else ptr.type.pointee   # see _half_bits
+        vec = b.load(b.bitcast(ptr, ir.PointerType(ir.VectorType(elem, n), ptr.type.addrspace)),
+                      align=n * dt.itemsize)
+        out = ir.Constant(value_type(e.type), ir.Undefined)
+        for k in range(n):
+            x = b.extract_element(vec, ir.Constant(I32, k))
+            if elem is I16 and isinstance(ptr.type.pointee, ir.HalfType):
+                x = _half_bits(b, x, ptr.type.pointee)
+            elif dt.is_bool:
+                x = b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
+            out = b.insert_value(out, x, k)
+        return out
 
     def expr_Call(self, e: tir.Call):
         fn = self.ml.device_function(e.func)

@@ -282,7 +282,8 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
     ``striped`` (offset + k*threads + t).  Past ``src.size`` an item gets ``default``, or stays as it was.
 
     ``method`` says how memory is read for a blocked tile (CUB's load algorithms): ``"direct"``
-    reads each thread's run itself; ``"transpose"`` reads striped (coalesced) and exchanges through
+    reads each thread's run itself; ``"vectorized"`` does so with 16-byte (or 8-byte) loads where the
+    run is aligned and the tile whole (``jk.vector_load``), directly elsewhere; ``"transpose"`` reads striped (coalesced) and exchanges through
     shared memory with block barriers; ``"warp_transpose"`` does the same within each warp, with
     warp barriers only.  A striped tile is always read directly (already coalesced)."""
     bx, by, bz = block_dims()
@@ -290,13 +291,15 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
     tid = _tid(bx, by, bz)
     if striped or method == "direct":
         _w._load_direct(src, offset, items, striped, default, nt, tid)
+    elif method == "vectorized":
+        _w._load_vectorized(src, offset, items, default, nt, tid)
     elif method == "transpose":
         _w._load_direct(src, offset, items, True, default, nt, tid)
         _exchange(items, False)
     elif method == "warp_transpose":
         _warp_transposed(src, src, offset, items, default, False, bx, by, bz)
     else:
-        static_assert(False, "jk.block.load: method is 'direct', 'transpose' or 'warp_transpose'")
+        static_assert(False, "jk.block.load: method is 'direct', 'vectorized', 'transpose' or 'warp_transpose'")
 
 
 @jit
@@ -372,7 +375,7 @@ def _digit_slot(u, bit, dmask, nt: constexpr, tid):
     Two 16-bit counters share a 32-bit word: digit d counts in lane d % 8, half d // 8, so one
     32-bit scan ranks all 16 digits (the low half's total is carried into the high half)."""
     d = int32((u >> type(u)(bit)) & type(u)(dmask))
-    return (d & (LANES - 1)) * nt + tid, uint32((d >> 3) << 4)
+    return _w._pad((d & (LANES - 1)) * nt + tid), uint32((d >> 3) << 4)
 
 
 @jit
@@ -385,22 +388,22 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
     tid = _tid(bx, by, bz)
     uk = local.array(n, UT)
     rank = local.array(n, int32)
-    rake = local.array(LANES + 1, uint32)
+    rake = local.array(LANES, uint32)
     for k in range(n):
         u = _to_ordered(keys[k], UT, bits)
         uk[k] = ~u if descending else u
     # counter grid: word (lane l, thread t) at l * nt + t, lane-major, so the 32-bit scan of the grid
-    # in memory order ranks by (digit, thread, item): stable.  Lane LANES is padding (always zero) that
-    # makes each thread's raking row LANES + 1 words long: rows start in distinct banks.
-    cnt = shared.array((LANES + 1) * nt, uint32)
+    # in memory order ranks by (digit, thread, item): stable.  Word indices are padded by one per 32
+    # (_pad): a thread's raking row of LANES words then starts in its own bank.
+    cnt = shared.array(LANES * nt + ((LANES * nt) >> 5), uint32)
     tile = nt * n + ((nt * n) >> 5)
     kbuf = shared.array(tile, UT)
     if values is not None:
         vbuf = shared.array(tile, values.dtype)
     for bit in range(begin, end, RADIX_BITS):
         dmask = (1 << min(RADIX_BITS, end - bit)) - 1
-        for l in range(LANES + 1):     # a thread zeroes the words only it counts into
-            cnt[l * nt + tid] = 0
+        for l in range(LANES):         # a thread zeroes the words only it counts into
+            cnt[_w._pad(l * nt + tid)] = 0
         for k in range(n):             # a thread counts its own items, in order
             w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
             c = cnt[w]
@@ -408,13 +411,13 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
             cnt[w] = c + (uint32(1) << sh)
         syncthreads()
         row = 0
-        for j in range(LANES + 1):     # raking: thread t owns words t*(LANES+1) .. +LANES
-            rake[j] = cnt[tid * (LANES + 1) + j]
+        for j in range(LANES):         # raking: thread t owns words t*LANES .. t*LANES + LANES-1
+            rake[j] = cnt[_w._pad(tid * LANES + j)]
             row += rake[j]
         ex, inc, agg = _scan(uint32(row), operator.add, 0, None, None, 1, bx, by, bz, False)
         acc = ex + ((agg & 0xFFFF) << 16)
-        for j in range(LANES + 1):
-            cnt[tid * (LANES + 1) + j] = acc
+        for j in range(LANES):
+            cnt[_w._pad(tid * LANES + j)] = acc
             acc += rake[j]
         syncthreads()
         for k in range(n):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 
 from .. import (Tuple, block_dims, constexpr, jit, laneid, shared, shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync,
-                static_assert, syncthreads, syncwarp, threadIdx)
+                static_assert, syncthreads, syncwarp, threadIdx, is_aligned, vector_load)
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "broadcast", "load", "store", "merge_sort"]
 
@@ -94,14 +94,17 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
     """Fill the warp's tile ``items`` from ``src[offset:]``: blocked (lane l gets offset + l*n + k)
     or ``striped`` (offset + k*32 + l).  Past ``src.size`` an item gets ``default``, or stays as it was.
     ``method="transpose"`` reads a blocked tile striped (coalesced) and transposes it through shared
-    memory (the kernel then compiles per block shape)."""
+    memory (the kernel then compiles per block shape); ``"vectorized"`` reads each lane's run with
+    16-byte (or 8-byte) loads where it is aligned, directly where not."""
     if striped or method == "direct":
         _load_direct(src, offset, items, striped, default, 32, laneid)
+    elif method == "vectorized":
+        _load_vectorized(src, offset, items, default, 32, laneid)
     elif method == "transpose":
         _load_direct(src, offset, items, True, default, 32, laneid)
         _warp_exchange(items, False)
     else:
-        static_assert(False, "jk.warp.load: method is 'direct' or 'transpose'")
+        static_assert(False, "jk.warp.load: method is 'direct', 'vectorized' or 'transpose'")
 
 
 @jit
@@ -271,6 +274,25 @@ def _load_direct(src, offset, items, striped: constexpr, default, nt, tid):
                 items[k] = src[i]
             elif default is not None:
                 items[k] = default
+
+
+@jit
+def _load_vectorized(src, offset, items, default, nt, tid):
+    """Blocked items with 2- or 4-wide loads where the thread's run is aligned and whole, else direct."""
+    n = items.size
+    w = src.itemsize
+    V = 4 if n % 4 == 0 and 4 * w <= 16 else (2 if n % 2 == 0 and 2 * w <= 16 else 1)
+    start = offset + tid * n
+    if V > 1 and offset + nt * n <= src.size and is_aligned(src, start, V * w):
+        for c in range(n // V):
+            t = vector_load(src, start + c * V, V)
+            items[c * V] = t[0]
+            items[c * V + 1] = t[1]
+            if V == 4:
+                items[c * V + 2] = t[2]
+                items[c * V + 3] = t[3]
+    else:
+        _load_direct(src, offset, items, False, default, nt, tid)
 
 
 @jit

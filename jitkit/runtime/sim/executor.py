@@ -458,8 +458,26 @@ class Executor:
 
     def e_Op(self, e, m, fr):
         args = [self.eval(a, m, fr) for a in e.args]
+        if e.name in ("array.vector_load", "array.is_aligned"):
+            return self._vector_op(e, args, m)
         self.mask = m
         return ops.lower_op(self, e, args)
+
+    def _vector_op(self, e, args, m):
+        arr, i = args[0], np.asarray(args[1], np.int64)
+        base = arr.base
+        if e.name == "array.is_aligned":
+            addr = base.ctypes.data + i * base.strides[-1]
+            for d, p in enumerate(arr.prefix):
+                addr = addr + np.asarray(p, np.int64) * base.strides[d]
+            return (addr % e.args[2].value) == 0
+        n = len(e.type.types)
+        last = base.shape[-1]
+        if np.any(m & ((i < 0) | (i + n > last))):
+            bad = int(np.flatnonzero(m & ((i < 0) | (i + n > last)))[0])
+            raise IndexError(f"jitkit.vector_load() of {n} items at index {int(np.broadcast_to(i, m.shape)[bad])} "
+                             f"is out of bounds for size {last}\n{e.loc.format()}")
+        return tuple(base[tuple(arr.prefix) + (np.where(m, i + k, 0),)] for k in range(n))
 
     def e_Call(self, e, m, fr):
         args = [self.eval(a, m, fr) for a in e.args]
