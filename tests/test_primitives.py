@@ -247,6 +247,15 @@ def test_block_radix_sort_keys_only_and_bit_range(target, rng):
         np.testing.assert_array_equal(out.reshape(nb, -1)[b], kb[b][order])
 
 
+def test_radix_sort_tile_too_big_for_shared_memory_is_a_compile_error():
+    a64, a32 = jk.Array(jk.int64, 1, "C"), jk.Array(jk.int32, 1, "C")
+    L = jk.Literal.of
+    with pytest.raises(jk.TypingError, match="needs more than the 48 KiB of static shared memory") as e:
+        sort_kernel.compile((a64, a32, a64, a32, L(2), L(False), L(0), L(64), L(True)), arch="sm_90", block=1024)
+    assert "in sort_kernel" in str(e.value)
+    sort_kernel.compile((a64, a32, a64, a32, L(1), L(False), L(0), L(64), L(True)), arch="sm_90", block=1024)
+
+
 def test_radix_sort_float_order_is_total(rng):
     """-inf < negatives < -0.0 < +0.0 < positives < +inf < NaN, on the simulator (GPU: same kernel)."""
     x = np.array([np.nan, 1.0, -0.0, 0.0, -np.inf, -2.0, np.inf, 3.0] * 4, np.float32)

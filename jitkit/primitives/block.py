@@ -40,6 +40,7 @@ __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store",
 FULL = 0xFFFFFFFF
 RADIX_BITS = 4
 LANES = 8                              # 16 radix digits, two 16-bit counters per 32-bit word
+SORT_SHARED_BUDGET = 40 * 1024         # bytes the radix sort may take before it packs its counters tighter
 
 
 # ------------------------------------------------------------------ helpers
@@ -369,13 +370,19 @@ def _from_ordered(u, KT: constexpr, bits: constexpr):
 
 
 @jit
-def _digit_slot(u, bit, dmask, nt: constexpr, tid):
+def _cw(i, roomy: constexpr):
+    """Counter word ``i``'s place (see _radix_sort)."""
+    return i if roomy else _w._pad(i)
+
+
+@jit
+def _digit_slot(u, bit, dmask, nt: constexpr, tid, roomy: constexpr):
     """A key's digit counter: (word in the counter grid, shift of its 16-bit half).
 
     Two 16-bit counters share a 32-bit word: digit d counts in lane d % 8, half d // 8, so one
     32-bit scan ranks all 16 digits (the low half's total is carried into the high half)."""
     d = int32((u >> type(u)(bit)) & type(u)(dmask))
-    return _w._pad((d & (LANES - 1)) * nt + tid), uint32((d >> 3) << 4)
+    return _cw((d & (LANES - 1)) * nt + tid, roomy), uint32((d >> 3) << 4)
 
 
 @jit
@@ -388,40 +395,48 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
     tid = _tid(bx, by, bz)
     uk = local.array(n, UT)
     rank = local.array(n, int32)
-    rake = local.array(LANES, uint32)
+    # Counter grid: word (lane l, thread t) at l * nt + t, lane-major, so the 32-bit scan of the grid
+    # in memory order ranks by (digit, thread, item): stable.  Thread t rakes words t*ROW .. +ROW-1.
+    # Where shared memory allows (CUB's layout) a ninth, always-zero lane makes raking rows 9 words
+    # long, so rows start in distinct banks; else word indices are padded by one per 32 (_cw), which
+    # costs some bank conflicts while counting.
+    vbytes = values.itemsize if values is not None else 0
+    tile = nt * n + ((nt * n) >> 5)
+    roomy = (LANES + 1) * nt * 4 + tile * (keys.itemsize + vbytes) <= SORT_SHARED_BUDGET
+    ROW = LANES + 1 if roomy else LANES
+    static_assert(LANES * nt * 4 * 33 // 32 + tile * (keys.itemsize + vbytes) <= 48 * 1024 - 1024,
+                  "jk.block.radix_sort: this tile (threads x items, key and value sizes) needs more than the "
+                  "48 KiB of static shared memory a block has: sort fewer items per thread or use fewer threads")
+    rake = local.array(ROW, uint32)
     for k in range(n):
         u = _to_ordered(keys[k], UT, bits)
         uk[k] = ~u if descending else u
-    # counter grid: word (lane l, thread t) at l * nt + t, lane-major, so the 32-bit scan of the grid
-    # in memory order ranks by (digit, thread, item): stable.  Word indices are padded by one per 32
-    # (_pad): a thread's raking row of LANES words then starts in its own bank.
-    cnt = shared.array(LANES * nt + ((LANES * nt) >> 5), uint32)
-    tile = nt * n + ((nt * n) >> 5)
+    cnt = shared.array(ROW * nt + (0 if roomy else (ROW * nt) >> 5), uint32)
     kbuf = shared.array(tile, UT)
     if values is not None:
         vbuf = shared.array(tile, values.dtype)
     for bit in range(begin, end, RADIX_BITS):
         dmask = (1 << min(RADIX_BITS, end - bit)) - 1
-        for l in range(LANES):         # a thread zeroes the words only it counts into
-            cnt[_w._pad(l * nt + tid)] = 0
+        for l in range(ROW):           # a thread zeroes the words only it counts into
+            cnt[_cw(l * nt + tid, roomy)] = 0
         for k in range(n):             # a thread counts its own items, in order
-            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
+            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid, roomy)
             c = cnt[w]
             rank[k] = int32((c >> sh) & 0xFFFF)
             cnt[w] = c + (uint32(1) << sh)
         syncthreads()
         row = 0
-        for j in range(LANES):         # raking: thread t owns words t*LANES .. t*LANES + LANES-1
-            rake[j] = cnt[_w._pad(tid * LANES + j)]
+        for j in range(ROW):
+            rake[j] = cnt[_cw(tid * ROW + j, roomy)]
             row += rake[j]
         ex, inc, agg = _scan(uint32(row), operator.add, 0, None, None, 1, bx, by, bz, False)
         acc = ex + ((agg & 0xFFFF) << 16)
-        for j in range(LANES):
-            cnt[_w._pad(tid * LANES + j)] = acc
+        for j in range(ROW):
+            cnt[_cw(tid * ROW + j, roomy)] = acc
             acc += rake[j]
         syncthreads()
         for k in range(n):
-            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid)
+            w, sh = _digit_slot(uk[k], bit, dmask, nt, tid, roomy)
             r = _w._pad(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
             kbuf[r] = uk[k]
             if values is not None:
