@@ -195,21 +195,20 @@ def _merge_sort(keys, values, less: constexpr, nt: constexpr, tid, base, kbuf, v
                 lo = mid + 1
         i = ls + lo
         j = le + d - lo
+        a = kbuf[min(i, le - 1)]       # the heads of both runs stay in registers: one shared read
+        c = kbuf[min(j, re - 1)]       # per output (an exhausted run's head is never taken)
         for k in range(n):
-            if j >= re:
-                left = True
-            elif i >= le:
-                left = False
-            else:
-                left = not less(kbuf[j], kbuf[i])
-            src = i if left else j
-            keys[k] = kbuf[src]
+            right = j < re and (i >= le or less(c, a))
             if values is not None:
-                values[k] = vbuf[src]
-            if left:
-                i += 1
-            else:
+                values[k] = vbuf[j if right else i]
+            if right:
+                keys[k] = c
                 j += 1
+                c = kbuf[min(j, re - 1)]
+            else:
+                keys[k] = a
+                i += 1
+                a = kbuf[min(i, le - 1)]
         w *= 2
 
 
