@@ -6,8 +6,9 @@ per thread from the static shape of a ``jk.local.array``: nothing is declared tw
 memory is allocated per primitive and reused by later calls (each primitive starts with a barrier, so
 consecutive calls need no ``syncthreads()`` in between).
 
-Values are scalars or, for the items-per-thread forms, a thread's ``jk.local.array`` in *blocked*
-arrangement (thread t holds items t*n .. t*n+n-1 of the tile) unless a function says otherwise.
+Values are scalars (pairs, 2-tuples, too for reduce and scan) or, for the items-per-thread forms, a
+thread's ``jk.local.array`` in *blocked* arrangement (thread t holds items t*n .. t*n+n-1 of the
+tile) unless a function says otherwise.
 ``op`` is a ``@jk.jit`` device function or a well-known operator (``operator.add``, ``min``, ``max``,
 ``operator.or_``...): associative, not necessarily commutative (operands combine in thread order).
 
@@ -404,6 +405,7 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
     tile = nt * n + ((nt * n) >> 5)
     roomy = (LANES + 1) * nt * 4 + tile * (keys.itemsize + vbytes) <= SORT_SHARED_BUDGET
     ROW = LANES + 1 if roomy else LANES
+    static_assert(nt * n <= 65535, "jk.block.radix_sort sorts at most 65535 items per tile (16-bit counters)")
     static_assert(LANES * nt * 4 * 33 // 32 + tile * (keys.itemsize + vbytes) <= 48 * 1024 - 1024,
                   "jk.block.radix_sort: this tile (threads x items, key and value sizes) needs more than the "
                   "48 KiB of static shared memory a block has: sort fewer items per thread or use fewer threads")
