@@ -466,3 +466,33 @@ def test_match_on_narrow_types(target, dtype):
     want = [sum(1 << j for j in range(32) if x[j] == x[i]) for i in range(32)]
     np.testing.assert_array_equal(any_out, np.array(want, np.uint32))
     assert not all_out.any()
+
+
+@jk.jit
+def apply_op(x, op: jk.constexpr):
+    i = jk.grid(1)
+    if i < x.size:
+        x[i] = op(x[i], 1.0)
+
+
+TWO_LAMBDAS = (jk.jit(lambda a, b: a * 10 + b), jk.jit(lambda a, b: a - b))
+SPLIT_LAMBDA = jk.jit(
+    lambda a, b:
+        a + b * 100)
+BAD_LAMBDA = jk.jit(lambda a, b: a + "s")
+
+
+def test_lambdas_compile_as_device_functions():
+    x = np.ones(5, np.float32)
+    apply_op.with_target("sim")[1, 32](x, TWO_LAMBDAS[1])     # two lambdas on one line: told apart
+    np.testing.assert_array_equal(x, 0)
+    apply_op.with_target("sim")[1, 32](x, TWO_LAMBDAS[0])
+    np.testing.assert_array_equal(x, 1)
+    apply_op.with_target("sim")[1, 32](x, SPLIT_LAMBDA)       # a lambda over several lines
+    np.testing.assert_array_equal(x, 101)
+    with pytest.raises(jk.UnsupportedError) as e:
+        apply_op.with_target("sim")[1, 32](x, BAD_LAMBDA)
+    msg = str(e.value)
+    assert "in <lambda>" in msg and 'BAD_LAMBDA = jk.jit(lambda a, b: a + "s")' in msg
+    f32 = jk.Array(jk.float32, 1, "C")
+    assert apply_op.compile((f32, jk.Literal.of(TWO_LAMBDAS[0])), arch="sm_90").cubin[:4] == b"\x7fELF"

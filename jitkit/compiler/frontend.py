@@ -85,18 +85,21 @@ def parse_function(pyfunc) -> ParsedFunction:
         raise CompileError(f"cannot read the source of {pyfunc.__qualname__!r}: {exc}",
                            hint="define jit functions in a file or a notebook cell, not with exec() or "
                                 "at an interactive prompt without source") from None
-    raw = "".join(lines)
-    source = textwrap.dedent(raw)
-    first = next((ln for ln in lines if ln.strip()), "")
-    indent = len(first) - len(first.lstrip()) if source != raw else 0
-    try:
-        module = ast.parse(source)
-    except SyntaxError as exc:  # pragma: no cover - Python compiled it already
-        raise CompileError(f"cannot parse {pyfunc.__qualname__}: {exc.msg}") from None
-    tree = next((n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
-    if tree is None:
-        raise CompileError(f"cannot find the definition of {pyfunc.__qualname__!r} in its source",
-                           hint="lambdas cannot be kernels; use a `def`")
+    if pyfunc.__name__ == "<lambda>":
+        tree, source, lines, first_line, indent = _lambda_tree(pyfunc, filename)
+    else:
+        raw = "".join(lines)
+        source = textwrap.dedent(raw)
+        first = next((ln for ln in lines if ln.strip()), "")
+        indent = len(first) - len(first.lstrip()) if source != raw else 0
+        try:
+            module = ast.parse(source)
+        except SyntaxError as exc:  # pragma: no cover - Python compiled it already
+            raise CompileError(f"cannot parse {pyfunc.__qualname__}: {exc.msg}") from None
+        tree = next((n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+        if tree is None:
+            raise CompileError(f"cannot find the definition of {pyfunc.__qualname__!r} in its source",
+                               hint="define it with `def`")
     parsed = ParsedFunction(pyfunc, name, pyfunc.__qualname__, filename, source, first_line, indent, tree,
                             [ln.rstrip("\n") for ln in lines])
     if isinstance(tree, ast.AsyncFunctionDef):
@@ -104,6 +107,41 @@ def parse_function(pyfunc) -> ParsedFunction:
     _check_signature(parsed)
     _parsed[pyfunc] = parsed
     return parsed
+
+
+def _lambda_tree(pyfunc, filename):
+    """A lambda as ``def <lambda>(args): return body``, found in its file's syntax tree by its line,
+    its parameters and the column its code starts at (several lambdas may share a line).
+
+    Returns (tree, source, lines, first_line, indent): node positions are the file's own."""
+    import linecache
+    code = pyfunc.__code__
+    lines = linecache.getlines(filename, pyfunc.__globals__)
+    try:
+        module = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        module = None
+    params = list(code.co_varnames[:code.co_argcount])
+    found = [] if module is None else \
+        [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+         and [a.arg for a in n.args.args] == params]
+    cols = [(p[0], p[2]) for p in code.co_positions()   # the body's instructions, not the zero-width RESUME
+            if p[0] is not None and p[2] is not None and p[3] is not None and (p[1] != p[0] or p[3] > p[2])]
+    if len(found) > 1 and cols:                         # several on the line: the one whose body starts there
+        first = min(cols)
+        found = [n for n in found if (n.body.lineno, n.body.col_offset) == first] or found
+    if len(found) != 1:
+        raise CompileError(f"cannot tell lambda {pyfunc.__qualname__!r} from the others on its line"
+                           if found else f"cannot find the source of lambda {pyfunc.__qualname__!r}",
+                           hint="give it a line of its own, or use a `def`")
+    lam = found[0]
+    body = ast.Return(value=lam.body)
+    ast.copy_location(body, lam.body)
+    tree = ast.FunctionDef(name="<lambda>", args=lam.args, body=[body], decorator_list=[], returns=None,
+                           type_params=[])
+    ast.copy_location(tree, lam)
+    source = "".join(lines[lam.lineno - 1:(lam.end_lineno or lam.lineno)])
+    return tree, source, lines, 1, 0
 
 
 def _check_signature(p: ParsedFunction) -> None:
