@@ -1,0 +1,101 @@
+"""Host algorithms against CuPy and PyTorch, one run on the GPU machine.
+
+- ``jk.reduce`` (sum of float32) at 2^16, 2^20, 2^24 and 2^28 elements vs ``cupy.sum`` and
+  ``torch.sum``: time per call (CUDA events, median of 30) and read bandwidth.  Target: at 2^28
+  ≥ 1.0x ``cupy.sum``.
+- ``jk.reduce`` with ``max`` and with a lambda (a custom op: the in-order, tile-by-tile path).
+- ``jk.transform`` (``a * 2 + b``) vs the same CuPy expression.
+- Host time of a 2^20 reduce of a CuPy array (results stay on the device, no synchronisation), with
+  and without a plan.  Target: ≤ 15 µs per call.
+
+Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from _common import device_name  # noqa: E402
+
+import jitkit as jk  # noqa: E402
+
+
+def _time_ms(fn, reps=30):
+    import cupy
+    for _ in range(3):
+        fn()
+    cupy.cuda.runtime.deviceSynchronize()
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, stop))
+    return statistics.median(times)
+
+
+def main():
+    import cupy
+    import torch
+    rng = np.random.default_rng(0)
+    print(f"device: {device_name()}; median of 30 CUDA-event timings per call")
+    print("| what | n | jitkit ms | cupy ms | torch ms | jitkit GB/s | jitkit / cupy speed |")
+    print("|---|---|---|---|---|---|---|")
+    for logn in (16, 20, 24, 28):
+        n = 1 << logn
+        x = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+        t = torch.as_tensor(x, device="cuda")
+        got, want = float(jk.reduce(x)), float(x.astype(cupy.float64).sum())
+        assert abs(got - want) <= 1e-4 * float(cupy.abs(x).sum()), (got, want)
+        assert float(jk.reduce(x, max)) == float(x.max())
+        tj = _time_ms(lambda: jk.reduce(x))
+        tc = _time_ms(lambda: x.sum())
+        tt = _time_ms(lambda: t.sum())
+        print(f"| reduce f32 sum | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {4 * n / tj / 1e6:.0f} | "
+              f"{tc / tj:.2f}x |")
+        tj = _time_ms(lambda: jk.reduce(x, max))
+        tc = _time_ms(lambda: x.max())
+        tt = _time_ms(lambda: t.max())
+        print(f"| reduce f32 max | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {4 * n / tj / 1e6:.0f} | "
+              f"{tc / tj:.2f}x |")
+        if logn <= 24:
+            lam = lambda a, b: a if a > b else b   # noqa: E731  (a custom op, not known to commute)
+            assert float(jk.reduce(x, lam)) == float(x.max())
+            tj = _time_ms(lambda: jk.reduce(x, lam))
+            print(f"| reduce f32, lambda max (in-order path) | 2^{logn} | {tj:.4f} | {tc:.4f} | | "
+                  f"{4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
+        y = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+        saxpy = lambda a, b: a * 2 + b   # noqa: E731
+        assert bool((jk.transform(saxpy, x, y) == x * 2 + y).all())
+        tj = _time_ms(lambda: jk.transform(saxpy, x, y))
+        tc = _time_ms(lambda: x * 2 + y)
+        print(f"| transform a*2+b f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | | {12 * n / tj / 1e6:.0f} | "
+              f"{tc / tj:.2f}x |")
+        del x, y, t
+        cupy.get_default_memory_pool().free_all_blocks()
+
+    x = cupy.asarray(rng.standard_normal(1 << 20, dtype=np.float32))
+    plan = jk.plan_reduce(x)
+    for label, fn in (("jk.reduce(x)", lambda: jk.reduce(x)), ("plan(x)", lambda: plan(x)),
+                      ("cupy x.sum()", lambda: x.sum())):
+        for _ in range(100):
+            fn()
+        cupy.cuda.runtime.deviceSynchronize()
+        reps = 2000
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        host = (time.perf_counter() - t0) / reps * 1e6
+        cupy.cuda.runtime.deviceSynchronize()
+        print(f"host time per call, 2^20 f32 sum, {label}: {host:.1f} us")
+
+
+if __name__ == "__main__":
+    main()

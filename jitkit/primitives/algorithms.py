@@ -1,0 +1,568 @@
+"""Host-callable, device-wide algorithms: ``jk.reduce(x)``, ``jk.transform(fn, x, y)``...
+
+Each is one call from the host over a whole array, built from the block primitives.  Inputs:
+
+- NumPy arrays: copied to the GPU, the result comes back as NumPy (on the CPU simulator where there
+  is no GPU, see :func:`jitkit.set_target`);
+- CuPy, PyTorch and other ``__cuda_array_interface__`` device arrays: used in place, and the result
+  is the same kind of array (``out=`` writes into one you pass instead).
+
+``op`` / ``fn`` is a ``@jk.jit`` function, a lambda or a plain ``def`` jitkit can compile, or a
+well-known operator (``operator.add``, ``min``, ``max``...).  ``stream=`` runs on that stream (any
+stream object jitkit kernels take); NumPy results are synchronised, device results are not.
+
+A ``plan_*`` object (``jk.plan_reduce(x, op)``) holds its temporary device memory and compiled
+kernels for repeated calls on arrays of the same size and type: the least host time per call.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .. import Array, block, block_dims, blockIdx, constexpr, config, grid, gridsize, jit, local, threadIdx
+from .. import types as T
+
+__all__ = ["reduce", "transform", "plan_reduce"]
+
+THREADS = 256
+IPT = 8                  # items per thread and tile in the streaming kernels
+
+# operators with an identity element: commutative, padded with the identity, accumulated per thread
+_IDENTITY = {operator.add: "zero", operator.mul: "one", min: "max", max: "min",
+             operator.and_: "ones", operator.or_: "zero", operator.xor: "zero"}
+
+
+# ------------------------------------------------------------------ kernels (kernel language)
+@jit
+def _flagged(a, b, op: constexpr):
+    """(has, value) pairs: op over the values present, in order."""
+    if not a[0]:
+        return b
+    if not b[0]:
+        return a
+    return True, type(a[1])(op(a[1], b[1]))
+
+
+@jit
+def _reduce_segments(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
+                     has_init: constexpr, ipt: constexpr):
+    """Block b reduces x[b*seg : (b+1)*seg] (clipped to x.size, never empty) into out[b], in order.
+
+    ``known``: op has an identity ``ident`` and commutes, so each thread accumulates its items over
+    all tiles and the block combines once; otherwise each tile is reduced by the block in order."""
+    bx, by, bz = block_dims()
+    tile = bx * ipt
+    start = blockIdx.x * seg
+    end = min(start + seg, x.size)
+    items = local.array(ipt, x.dtype)
+    t = threadIdx.x
+    if known:
+        acc = ident
+        base = start
+        while base + tile <= end:
+            block.load(x, base, items, method="vectorized")
+            for k in range(ipt):
+                acc = op(acc, items[k])
+            base += tile
+        for k in range(ipt):                # the ragged tail, if any
+            i = base + t * ipt + k
+            if i < end:
+                acc = op(acc, x[i])
+        total = block.reduce(acc, op)
+    else:
+        total = type(ident)(x[start])       # typed placeholder: the first tile replaces it
+        first = True
+        base = start
+        wide = local.array(ipt, type(ident))
+        while base < end:
+            if base + tile <= end:
+                block.load(x, base, items)
+                for k in range(ipt):
+                    wide[k] = items[k]
+                part = type(ident)(block.reduce(wide, op))
+            else:                           # ragged: each thread's present items, then present threads
+                has = False
+                mine = ident
+                for k in range(ipt):
+                    i = base + t * ipt + k
+                    if i < end:
+                        v = x[i]
+                        mine = type(ident)(v) if not has else type(ident)(op(mine, v))
+                        has = True
+                pr = block.reduce((has, mine), flag_op)
+                part = pr[1]
+            total = part if first else type(ident)(op(total, part))
+            first = False
+            base += tile
+    if has_init:
+        total = type(ident)(op(init, total))
+    if t == 0:
+        out[blockIdx.x] = total
+
+
+@jit
+def _elem(a, i):
+    if isinstance(a, Array):
+        return a[i]
+    return a
+
+
+@jit
+def _transform_kernel(out, fn: constexpr, a, b, c, arity: constexpr):
+    i = grid(1)
+    step = gridsize(1)
+    while i < out.size:
+        if arity == 1:
+            out[i] = fn(_elem(a, i))
+        elif arity == 2:
+            out[i] = fn(_elem(a, i), _elem(b, i))
+        else:
+            out[i] = fn(_elem(a, i), _elem(b, i), _elem(c, i))
+        i += step
+
+
+# ------------------------------------------------------------------ host side
+_FLAG_OPS: dict = {}
+
+
+def _flag_op(op):
+    """The (has, value) combiner of ``op``, a @jit function (one per op)."""
+    f = _FLAG_OPS.get(op)
+    if f is None:
+        @jit
+        def flagged(a, b):
+            return _flagged(a, b, op)
+        f = _FLAG_OPS[op] = flagged
+    return f
+
+
+_JITTED: dict = {}
+
+
+def _device_fn(fn, what: str):
+    """``fn`` as something a kernel can call: @jit functions and well-known operators as they are,
+    other Python functions (lambdas included) compiled with @jit -- once per code object, so a lambda
+    written inline in a loop does not compile again."""
+    if fn in _IDENTITY or getattr(type(fn), "_jitkit_dispatcher", False) or fn in (abs, round):
+        return fn
+    if callable(fn) and hasattr(fn, "__code__"):
+        if fn.__closure__:
+            return jit(fn)
+        key = (fn.__code__, fn.__defaults__)
+        f = _JITTED.get(key)
+        if f is None:
+            if len(_JITTED) > 256:
+                _JITTED.clear()
+            f = _JITTED[key] = jit(fn)
+        return f
+    if callable(fn):   # a builtin or operator jitkit knows (operator.sub, math.hypot...): the typer decides
+        return fn
+    raise TypeError(f"{what} must be a function jitkit can compile, got {type(fn).__qualname__}")
+
+
+def _kind(a) -> str:
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    mod = type(a).__module__ or ""
+    if mod.startswith("cupy"):
+        return "cupy"
+    if mod.startswith("torch"):
+        return "torch" if a.is_cuda else "torch_cpu"
+    if hasattr(a, "__cuda_array_interface__"):
+        return "cai"
+    raise TypeError(f"jitkit algorithms take NumPy, CuPy, PyTorch or __cuda_array_interface__ arrays, "
+                    f"got {type(a).__qualname__}")
+
+
+def _on_gpu() -> bool:
+    t = config.target()
+    if t == "sim":
+        return False
+    from ..runtime import driver
+    if t == "gpu":
+        return True
+    return driver.gpu_available()
+
+
+def _np_dtype(a) -> np.dtype:
+    d = a.dtype
+    if isinstance(d, np.dtype):
+        return d
+    if "torch" in str(type(d)):
+        import torch
+        return np.dtype(torch.empty((), dtype=d).numpy().dtype) if d != torch.bfloat16 else T.bfloat16.dtype
+    return np.dtype(str(d))
+
+
+class _Side:
+    """Where an algorithm runs for one input: how its arrays are made and handed back."""
+
+    def __init__(self, a, stream):
+        self.kind = _kind(a)
+        if self.kind == "torch_cpu":
+            self.kind = "numpy"
+        self.gpu = self.kind != "numpy" or _on_gpu()
+        self.like = a
+        self.stream = stream
+
+    def flat(self, a):
+        """``a`` as a contiguous 1-d array kernels take (NumPy staged to the GPU where one is used)."""
+        if self.kind == "numpy":
+            h = np.ascontiguousarray(a.numpy() if hasattr(a, "numpy") and not isinstance(a, np.ndarray)
+                                     else a).reshape(-1)
+            if not self.gpu:
+                return h
+            from ..runtime import args as A
+            from ..runtime.devarray import DeviceBuffer
+            return DeviceBuffer.from_host(h, A.stream_handle(self.stream))
+        if self.kind == "cupy":
+            import cupy
+            return cupy.ascontiguousarray(a).reshape(-1)
+        if self.kind == "torch":
+            return a.contiguous().reshape(-1)
+        iface = a.__cuda_array_interface__
+        if iface.get("strides") is not None:
+            raise ValueError("jitkit algorithms take contiguous __cuda_array_interface__ arrays; "
+                             "make a contiguous copy first")
+        return a
+
+    def empty(self, n: int, dtype):
+        """A 1-d scratch or result array of n items on this side."""
+        dtype = np.dtype(dtype)
+        if not self.gpu:
+            return np.empty(n, dtype)
+        if self.kind == "cupy":
+            import cupy
+            return cupy.empty(n, dtype)
+        if self.kind == "torch":
+            import torch
+            return torch.empty(n, dtype=_torch_dtype(dtype), device=self.like.device)
+        from ..runtime.devarray import DeviceBuffer
+        return DeviceBuffer(n, dtype)
+
+    def result(self, dev, shape):
+        """A device result handed back as the input's kind of array, reshaped."""
+        if self.kind == "numpy":
+            h = dev if isinstance(dev, np.ndarray) else dev.to_host(_stream_int(self.stream))
+            return h.reshape(shape)
+        if self.kind in ("cupy", "torch"):
+            return dev.reshape(shape)
+        return dev
+
+    def launch(self, kernel, grid, block, *args):
+        k = kernel if self.gpu else kernel.with_target("sim")
+        if self.stream is not None and self.gpu:
+            k[grid, block, self.stream](*args)
+        else:
+            k[grid, block](*args)
+
+
+def _stream_int(stream) -> int:
+    from ..runtime import args as A
+    return A.stream_handle(stream)
+
+
+def _torch_dtype(dtype):
+    import torch
+    if T.HAVE_BF16_DTYPE and dtype == T.bfloat16.dtype:
+        return torch.bfloat16
+    return torch.from_numpy(np.empty(0, dtype)).dtype
+
+
+def _identity(kind: str, dtype: np.dtype):
+    if kind == "zero":
+        return dtype.type(0)
+    if kind == "one":
+        return dtype.type(1)
+    if dtype.kind == "b":
+        return dtype.type(kind in ("ones", "max"))
+    if kind == "ones":
+        return dtype.type(-1) if dtype.kind == "i" else dtype.type(np.iinfo(dtype).max)
+    if dtype.kind == "f" or dtype == T.bfloat16.dtype:
+        return dtype.type(np.inf if kind == "max" else -np.inf)
+    info = np.iinfo(dtype)
+    return dtype.type(info.max if kind == "max" else info.min)
+
+
+def _result_type(fn, *types) -> T.Type:
+    """The type ``fn`` returns for arguments of ``types`` (typed, not compiled)."""
+    from ..compiler import pipeline
+    probe = _PROBES.get(len(types))
+    func, _ = pipeline.type_kernel(probe.py_func, tuple(types) + (T.Literal.of(fn),), kernel=False)
+    return func.return_type
+
+
+@jit
+def _probe1(a, fn: constexpr):
+    return fn(a)
+
+
+@jit
+def _probe2(a, b, fn: constexpr):
+    return fn(a, b)
+
+
+@jit
+def _probe3(a, b, c, fn: constexpr):
+    return fn(a, b, c)
+
+
+_PROBES = {1: _probe1, 2: _probe2, 3: _probe3}
+
+
+def _scalar_type(v) -> T.Type:
+    from ..runtime import args as A
+    return A.type_of(v)
+
+
+class ReducePlan:
+    """A reduction of arrays like the one it was planned for: ``plan(x, out=None, stream=None)``.
+
+    Holds the per-block partials (device memory) and the accumulator type; compiled kernels stay
+    cached on the kernels themselves.  Use one plan from one stream at a time."""
+
+    def __init__(self, x, op=operator.add, init=None, stream=None):
+        self.op = _device_fn(op, "op")
+        self.kind = _IDENTITY.get(self.op)
+        self.side = _Side(x, stream)
+        self.dtype = _np_dtype(x)
+        self.n = int(np.prod(x.shape))
+        xt = T.scalar_from_dtype(self.dtype)
+        acc = _result_type(self.op, _scalar_type(init) if init is not None else xt, xt)
+        if not isinstance(acc, T.Scalar) or acc.is_complex and self.kind in ("min", "max"):
+            raise TypeError(f"jk.reduce: op({xt}, {xt}) gives {acc}; it must give a real or complex scalar")
+        self.acc = acc.dtype
+        self.init = None if init is None else self.acc.type(init)
+        self.ident = _identity(self.kind, self.acc) if self.kind else self.acc.type(0)
+        tile = THREADS * IPT
+        if self.side.gpu:
+            from ..runtime import driver
+            blocks = driver.current_device().limits["multiprocessors"] * 8
+        else:
+            blocks = 4                          # the simulator: few blocks, the same code paths
+        tiles = max(1, -(-self.n // tile))
+        per = -(-tiles // min(blocks, tiles))
+        self.seg = per * tile
+        self.blocks = max(1, -(-self.n // self.seg))
+        self.partials = self.side.empty(self.blocks, self.acc) if self.blocks > 1 else None
+        self.flag_op = _flag_op(self.op)
+
+    def __call__(self, x, out=None, stream=None):
+        side = self.side if stream is None else _Side(x, stream)
+        if _np_dtype(x) != self.dtype or int(np.prod(x.shape)) != self.n:
+            raise ValueError(f"this plan reduces {self.n} items of {self.dtype}; got {x.shape} of {_np_dtype(x)}")
+        if self.n == 0:
+            return self._empty_result(side, out)
+        flat = side.flat(x)
+        res = side.empty(1, self.acc) if out is None or self.side.kind == "numpy" else _flat_out(out, self.acc)
+        known = self.kind is not None
+        has_init = self.init is not None
+        init = self.init if has_init else self.ident
+        if self.blocks == 1:
+            side.launch(_reduce_segments, 1, THREADS, flat, res, self.seg, self.op, self.flag_op, self.ident,
+                        known, init, has_init, IPT)
+        else:
+            side.launch(_reduce_segments, self.blocks, THREADS, flat, self.partials, self.seg, self.op,
+                        self.flag_op, self.ident, known, init, False, IPT)
+            side.launch(_reduce_segments, 1, THREADS, self.partials, res, self.blocks, self.op, self.flag_op,
+                        self.ident, known, init, has_init, IPT)
+        return self._finish(side, res, out)
+
+    def _empty_result(self, side, out):
+        if self.init is not None:
+            v = self.init
+        elif self.kind in ("zero", "one", "ones"):
+            v = self.ident
+        else:
+            raise ValueError("jk.reduce of an empty array needs init= (op has no identity)")
+        if side.kind == "numpy":
+            return _to_out(out, self.acc.type(v))
+        return self._finish(side, _filled(side, 1, self.acc, v), out)
+
+    def _finish(self, side, res, out):
+        if side.kind == "numpy":
+            h = res if isinstance(res, np.ndarray) else res.to_host(_stream_int(side.stream))
+            return _to_out(out, h[0])
+        if out is not None:
+            return out
+        return res.reshape(())
+
+
+def _filled(side, n, dtype, v):
+    """n items of dtype equal to v, on the device side."""
+    if side.kind in ("cupy", "torch"):
+        res = side.empty(n, dtype)
+        res[...] = v
+        return res
+    from ..runtime import driver
+    res = side.empty(n, dtype)
+    h = np.full(n, v, dtype)
+    driver.memcpy_htod(res.ptr, h.ctypes.data, h.nbytes, _stream_int(side.stream))
+    driver.stream_synchronize(_stream_int(side.stream))
+    return res
+
+
+def _flat_out(out, dtype):
+    if np.dtype(_np_dtype(out)) != np.dtype(dtype) or int(np.prod(out.shape)) != 1:
+        raise ValueError(f"out= must hold one {np.dtype(dtype)}, got {out.shape} of {_np_dtype(out)}")
+    return out.reshape(-1)
+
+
+def _to_out(out, value):
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+_PLANS: dict = {}
+
+
+def plan_reduce(x, op=operator.add, init=None, stream=None) -> ReducePlan:
+    """A :class:`ReducePlan` for arrays like ``x`` (same size and dtype): its temporaries allocated
+    once, for the least host time per call in a loop.
+
+    Example::
+
+        plan = jk.plan_reduce(x, max)
+        for step in range(1000):
+            m = plan(x)
+    """
+    return ReducePlan(x, op, init, stream)
+
+
+def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
+    """``op`` over the elements of ``x`` (all of them, or along ``axis``), in index order.
+
+    ``op`` is associative (floating-point sums may group differently from NumPy's and round
+    differently); it need not commute.  ``init`` starts the reduction; without it the accumulator
+    has the type of ``op(x, x)`` (as in a kernel: int8 + int8 is int8, pass ``init=np.int64(0)`` for a
+    wide sum).  An empty ``x`` gives ``init``, or the identity of add/mul/and/or/xor.
+
+    Returns a NumPy scalar for NumPy input, a 0-d device array for device input (or ``out``)."""
+    if axis is not None:
+        return _reduce_axis(x, op, init, axis, out, stream)
+    opf = _device_fn(op, "op")
+    key = (_kind(x), _np_dtype(x), int(np.prod(x.shape)), opf, None if init is None else type(init),
+           config.target())
+    plan = _PLANS.get(key)
+    if plan is None or (init is not None and plan.init != plan.acc.type(init)):
+        plan = ReducePlan(x, opf, init, stream)
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan(x, out=out, stream=stream)
+
+
+def _reduce_axis(x, op, init, axis, out, stream):
+    """One block per row of ``x`` with ``axis`` moved last."""
+    nd = len(x.shape)
+    if not -nd <= axis < nd:
+        raise ValueError(f"axis {axis} is out of range for a {nd}-d array")
+    axis %= nd
+    side = _Side(x, stream)
+    if side.kind == "numpy":
+        moved = np.moveaxis(np.asarray(x), axis, -1)
+    elif side.kind == "cupy":
+        import cupy
+        moved = cupy.moveaxis(x, axis, -1)
+    elif side.kind == "torch":
+        moved = x.movedim(axis, -1)
+    else:
+        raise ValueError("reduce along an axis takes NumPy, CuPy or PyTorch arrays")
+    shape = tuple(moved.shape[:-1])
+    rows, n = int(np.prod(shape)), int(moved.shape[-1])
+    opf = _device_fn(op, "op")
+    kind = _IDENTITY.get(op)
+    dt = _np_dtype(x)
+    xt = T.scalar_from_dtype(dt)
+    acc = _result_type(opf, _scalar_type(init) if init is not None else xt, xt).dtype
+    if n == 0 or rows == 0:
+        if init is None and kind not in ("zero", "one", "ones"):
+            raise ValueError("jk.reduce of an empty axis needs init= (op has no identity)")
+        v = acc.type(init) if init is not None else _identity(kind, acc)
+        if side.kind == "numpy":
+            return _to_out(out, np.full(shape, v, acc))
+        res = _filled(side, rows, acc, v)
+        return res.reshape(shape) if out is None else _to_out(out, res.reshape(shape))
+    flat = side.flat(moved)
+    res = side.empty(rows, acc)
+    ident = _identity(kind, acc) if kind else acc.type(0)
+    has_init = init is not None
+    side.launch(_reduce_segments, rows, THREADS, flat, res, n, opf, _flag_op(opf), ident, kind is not None,
+                acc.type(init) if has_init else ident, has_init, IPT)
+    r = side.result(res, shape)
+    return r if out is None else _to_out(out, r)
+
+
+def transform(fn, *arrays, out=None, stream=None):
+    """``fn`` applied element by element: ``out[i] = fn(a[i], b[i], ...)`` for 1 to 3 operands.
+
+    Array operands have one shape (scalars are passed to every call); the result has that shape and
+    the type ``fn`` returns (or ``out``'s, converted as in a kernel).
+
+    Example::
+
+        y = jk.transform(lambda a, b: a * 2 + b, x, 1.5)"""
+    if not 1 <= len(arrays) <= 3:
+        raise TypeError(f"jk.transform takes 1 to 3 operands, got {len(arrays)}")
+    fnd = _device_fn(fn, "fn")
+    arrs = [a for a in arrays if not np.isscalar(a) and not isinstance(a, np.generic)]
+    if not arrs:
+        raise TypeError("jk.transform needs at least one array operand")
+    first = arrs[0]
+    shape = tuple(first.shape)
+    for a in arrs[1:]:
+        if tuple(a.shape) != shape:
+            raise ValueError(f"jk.transform operands must have one shape, got {shape} and {tuple(a.shape)}")
+    kinds = {_kind(a) if _kind(a) != "torch_cpu" else "numpy" for a in arrs}
+    if len(kinds) > 1:
+        raise TypeError(f"jk.transform operands must be one kind of array, got {sorted(kinds)}")
+    side = _Side(first, stream)
+    ops = []
+    types = []
+    for a in arrays:
+        if a is first or any(a is b for b in arrs):
+            ops.append(side.flat(a))
+            types.append(T.scalar_from_dtype(_np_dtype(a)))
+        else:                     # a Python number takes the arrays' kind of type (NumPy 2's rule)
+            if isinstance(a, (bool, int, float, complex)) and not isinstance(a, np.generic):
+                a = np.result_type(_np_dtype(first), a).type(a)
+            ops.append(a)
+            types.append(_scalar_type(a))
+    rt = _result_type(fnd, *types)
+    if not isinstance(rt, T.Scalar):
+        raise TypeError(f"jk.transform: fn returns {rt}; it must return a scalar")
+    n = int(np.prod(shape))
+    if out is not None:
+        if tuple(out.shape) != shape:
+            raise ValueError(f"out= has shape {tuple(out.shape)}, the operands {shape}")
+        if side.kind == "numpy":
+            res = side.empty(n, _np_dtype(out))
+        elif _contiguous(out):
+            res = out.reshape(-1)
+        else:
+            raise ValueError("out= must be a contiguous array")
+    else:
+        res = side.empty(n, rt.dtype)
+    while len(ops) < 3:
+        ops.append(0)
+    if n:
+        blocks = min(-(-n // THREADS), 4096 if side.gpu else 4)
+        side.launch(_transform_kernel, blocks, THREADS, res, fnd, ops[0], ops[1], ops[2], len(arrays))
+    if out is not None:
+        if side.kind == "numpy":
+            out[...] = side.result(res, shape)
+        return out
+    return side.result(res, shape)
+
+
+def _contiguous(a) -> bool:
+    if hasattr(a, "is_contiguous"):
+        return a.is_contiguous()
+    flags = getattr(a, "flags", None)
+    if flags is not None:
+        return bool(flags.c_contiguous)
+    return a.__cuda_array_interface__.get("strides") is None

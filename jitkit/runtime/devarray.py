@@ -1,0 +1,80 @@
+"""A minimal device buffer for jitkit's own temporaries and staged NumPy data.
+
+``DeviceBuffer`` is a 1-d (or n-d, C-order) allocation that kernels take zero-copy (it exposes
+``__cuda_array_interface__``).  Freed memory goes to a per-size free list and is reused, so host
+algorithms called in a loop do not pay ``cuMemAlloc`` each time.  It is not a user-facing array type:
+results go back to the caller as their own kind of array.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import driver
+
+_free: dict = {}            # (context id, rounded bytes) -> [device pointers]
+_lock = threading.Lock()
+_KEEP = 8                   # free pointers kept per size
+
+
+def _rounded(nbytes: int) -> int:
+    return 256 if nbytes <= 256 else 1 << (int(nbytes) - 1).bit_length()
+
+
+class DeviceBuffer:
+    """``shape`` items of ``dtype`` in device memory (contents undefined until written)."""
+
+    __slots__ = ("ptr", "shape", "dtype", "nbytes", "_key", "__weakref__")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape) if isinstance(shape, tuple) else (int(shape),)
+        self.dtype = np.dtype(dtype)
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        self._key = (driver.current_device().context_id, _rounded(self.nbytes))
+        with _lock:
+            pool = _free.get(self._key)
+            ptr = pool.pop() if pool else None
+        self.ptr = ptr if ptr is not None else driver.mem_alloc(self._key[1])
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False), "version": 3,
+                "strides": None}
+
+    @classmethod
+    def from_host(cls, a: np.ndarray, stream: int = 0) -> "DeviceBuffer":
+        a = np.ascontiguousarray(a)
+        buf = cls(a.shape, a.dtype)
+        driver.memcpy_htod(buf.ptr, a.ctypes.data, a.nbytes, stream)
+        if stream:
+            driver.stream_synchronize(stream)    # ``a`` may be a temporary
+        return buf
+
+    def to_host(self, stream: int = 0) -> np.ndarray:
+        out = np.empty(self.shape, self.dtype)
+        driver.memcpy_dtoh(out.ctypes.data, self.ptr, self.nbytes, stream)
+        driver.stream_synchronize(stream)
+        return out
+
+    def __del__(self):
+        ptr, key = getattr(self, "ptr", None), getattr(self, "_key", None)
+        if ptr is None or key is None:
+            return
+        with _lock:
+            pool = _free.setdefault(key, [])
+            if len(pool) < _KEEP:
+                pool.append(ptr)
+                return
+        try:
+            driver.mem_free(ptr)
+        except Exception:   # interpreter shutdown, or a context already gone
+            pass
+
+    def __repr__(self):
+        return f"<jitkit DeviceBuffer {self.shape} {self.dtype} at {self.ptr:#x}>"

@@ -1,0 +1,159 @@
+"""Host algorithms (jk.reduce, jk.transform, plans) against NumPy: on the simulator in CI, on the GPU
+with NumPy, CuPy and PyTorch inputs on the device."""
+
+import operator
+
+import numpy as np
+import pytest
+
+import jitkit as jk
+from conftest import gpu
+from kernels import BF16
+
+TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
+DTYPES = ("int8", "uint8", "int16", "int32", "int64", "uint32", "uint64", "float16", "float32", "float64") + \
+    (("bfloat16",) if BF16 is not None else ())
+SIZES = (1, 5, 2047, 2048, 2049, 30001)
+
+
+@pytest.fixture
+def target(request):
+    jk.set_target(request.param)
+    yield request.param
+    jk.set_target("auto")
+
+
+def _dt(name):
+    return BF16 if name == "bfloat16" else np.dtype(name)
+
+
+def _values(rng, dt, n):
+    if dt == BF16 or np.dtype(dt).kind == "f":
+        return rng.integers(-8, 9, n).astype(np.float32).astype(dt)
+    info = np.iinfo(dt)
+    return rng.integers(max(info.min, -50), min(info.max, 50) + 1, n).astype(dt)
+
+
+@jk.jit
+def last(a, b):
+    """Associative, not commutative: a reduction gives the last element."""
+    return b
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_reduce_ops(target, dtype, n, rng):
+    dt = _dt(dtype)
+    x = _values(rng, dt, n)
+    wide = x.astype(np.float64) if (dt == BF16 or np.dtype(dt).kind == "f") else x
+    s = jk.reduce(x)
+    if dt == BF16 or np.dtype(dt).itemsize == 2 and np.dtype(dt).kind == "f":
+        # 16-bit floats round partial sums past 256 (bfloat16) or 2048 (float16): any order is as good
+        assert abs(float(s) - wide.sum()) <= 0.02 * np.abs(wide).sum() + 1
+    elif np.dtype(dt).kind == "f":                # small integers: every order of the sum is exact
+        assert float(s) == wide.sum()
+    else:                                         # integers wrap in their own type, like NumPy's add
+        assert s == np.add.reduce(x, dtype=dt) and np.asarray(s).dtype == dt
+    assert jk.reduce(x, max) == x.max() and jk.reduce(x, min) == x.min()
+    assert jk.reduce(x, last) == x[-1]                                   # in order
+    assert jk.reduce(x, lambda a, b: a if a > b else b) == x.max()      # a lambda
+    # a float64 init makes a float64 accumulator: exact for every dtype here
+    assert float(jk.reduce(x, init=np.float64(0.5))) == float(wide.astype(np.float64).sum()) + 0.5
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_reduce_init_types_empty_and_errors(target, rng):
+    x = rng.integers(-100, 100, 5001).astype(np.int8)
+    assert jk.reduce(x, init=np.int64(0)) == x.astype(np.int64).sum()       # a wide accumulator
+    assert jk.reduce(x, operator.add, np.int64(7)) == x.astype(np.int64).sum() + 7
+    e = np.zeros(0, np.float32)
+    assert jk.reduce(e) == 0 and jk.reduce(e, init=3.0) == 3.0 and jk.reduce(e, operator.mul) == 1
+    with pytest.raises(ValueError, match="needs init="):
+        jk.reduce(e, max)
+    nc = rng.standard_normal((64, 33))[:, ::2]                           # not contiguous
+    assert np.isclose(jk.reduce(nc), nc.sum())
+    out = np.zeros((), np.float64)
+    assert jk.reduce(nc, out=out) is out and np.isclose(out, nc.sum())
+    with pytest.raises(TypeError, match="NumPy, CuPy, PyTorch"):
+        jk.reduce([1, 2, 3])
+    with pytest.raises(TypeError):
+        jk.reduce(x, lambda a, b: (a, b))                                 # not a scalar result
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_reduce_axis(target, axis, rng):
+    m = rng.integers(-9, 10, (7, 300, 5)).astype(np.float32)
+    got = jk.reduce(m, axis=axis)
+    np.testing.assert_array_equal(got, m.sum(axis=axis))
+    np.testing.assert_array_equal(jk.reduce(m, max, axis=axis), m.max(axis=axis))
+    assert jk.reduce(np.zeros((3, 0)), axis=1).tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="out of range"):
+        jk.reduce(m, axis=3)
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_plan_reuses_temporaries(target, rng):
+    x = rng.standard_normal(10007).astype(np.float32)
+    plan = jk.plan_reduce(x, max)
+    for _ in range(3):
+        y = rng.standard_normal(10007).astype(np.float32)
+        assert plan(y) == y.max()
+    with pytest.raises(ValueError, match="this plan reduces 10007 items of float32"):
+        plan(np.zeros(10, np.float32))
+
+
+@jk.jit
+def fma3(a, b, c):
+    return a * b + c
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_transform(target, rng):
+    x = rng.standard_normal((50, 41)).astype(np.float32)
+    y = rng.standard_normal((50, 41)).astype(np.float32)
+    got = jk.transform(lambda a, b: a * 2 + b, x, 1.5)
+    assert got.dtype == np.float32 and got.shape == x.shape               # 1.5 takes the arrays' type
+    np.testing.assert_allclose(got, x * 2 + 1.5, rtol=1e-6)
+    np.testing.assert_allclose(jk.transform(fma3, x, y, x), x * y + x, rtol=1e-6)
+    np.testing.assert_array_equal(jk.transform(abs, x), np.abs(x))
+    out = np.zeros_like(x, dtype=np.float64)
+    assert jk.transform(lambda a: a + 1, x, out=out) is out
+    np.testing.assert_allclose(out, x.astype(np.float64) + 1, rtol=1e-6)
+    i = np.arange(10, dtype=np.int32)
+    np.testing.assert_array_equal(jk.transform(lambda a: a * 3, i), i * 3)
+    with pytest.raises(ValueError, match="one shape"):
+        jk.transform(operator.add, x, y[:10])
+    with pytest.raises(TypeError, match="1 to 3 operands"):
+        jk.transform(fma3, x, x, x, x)
+    assert jk.transform(lambda a: a, np.zeros(0, np.float32)).shape == (0,)
+
+
+# ------------------------------------------------------------------ device arrays (zero-copy, same kind out)
+@gpu
+def test_device_arrays_cupy_and_torch(rng):
+    cupy = pytest.importorskip("cupy")
+    x = rng.standard_normal(1 << 20).astype(np.float32)
+    cx = cupy.asarray(x)
+    s = jk.reduce(cx)
+    assert isinstance(s, cupy.ndarray) and s.shape == () and np.isclose(float(s), x.astype(np.float64).sum(),
+                                                                         rtol=1e-5, atol=1e-2)
+    assert float(jk.reduce(cx, max)) == x.max()
+    m = cupy.asarray(rng.integers(-9, 10, (33, 1000)).astype(np.float32))
+    np.testing.assert_array_equal(jk.reduce(m, axis=1).get(), m.get().sum(axis=1))
+    y = jk.transform(lambda a: a * 2, cx)
+    assert isinstance(y, cupy.ndarray) and bool((y == cx * 2).all())
+    out = cupy.zeros(1, cupy.float32)
+    assert jk.reduce(cx, max, out=out) is out and float(out[0]) == x.max()
+    stream = cupy.cuda.Stream()
+    r = jk.reduce(cx, max, stream=stream)
+    stream.synchronize()
+    assert float(r) == x.max()
+    torch = pytest.importorskip("torch")
+    t = torch.from_numpy(x).cuda()
+    st = jk.reduce(t, max)
+    assert isinstance(st, torch.Tensor) and st.is_cuda and float(st) == x.max()
+    yt = jk.transform(lambda a, b: a - b, t, t)
+    assert isinstance(yt, torch.Tensor) and float(yt.abs().max()) == 0
+    assert float(jk.reduce(torch.from_numpy(x), max)) == x.max()        # a CPU tensor: staged
