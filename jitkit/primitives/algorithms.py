@@ -17,6 +17,7 @@ kernels for repeated calls on arrays of the same size and type: the least host t
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -27,7 +28,11 @@ from .. import types as T
 __all__ = ["reduce", "transform", "plan_reduce"]
 
 THREADS = 256
-IPT = 8                  # items per thread and tile in the streaming kernels
+TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
+
+
+def _items_per_thread(dtype) -> int:
+    return max(4, min(32, TILE_BYTES // np.dtype(dtype).itemsize))
 
 # operators with an identity element: commutative, padded with the identity, accumulated per thread
 _IDENTITY = {operator.add: "zero", operator.mul: "one", min: "max", max: "min",
@@ -46,8 +51,8 @@ def _flagged(a, b, op: constexpr):
 
 
 @jit
-def _reduce_segments(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
-                     has_init: constexpr, ipt: constexpr):
+def _reduce_body(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
+                 has_init: constexpr, ipt: constexpr):
     """Block b reduces x[b*seg : (b+1)*seg] (clipped to x.size, never empty) into out[b], in order.
 
     ``known``: op has an identity ``ident`` and commutes, so each thread accumulates its items over
@@ -102,6 +107,35 @@ def _reduce_segments(x, out, seg, op: constexpr, flag_op: constexpr, ident, know
         out[blockIdx.x] = total
 
 
+_KERNELS: dict = {}
+
+
+def _reduce_kernel(op, known: bool, has_init: bool, ipt: int):
+    """The reduce kernel for one op and mode: everything compile-time is captured, so a launch passes
+    arrays and scalars only (the dispatcher's fast path)."""
+    key = ("reduce", op, known, has_init, ipt)
+    k = _KERNELS.get(key)
+    if k is None:
+        flag_op = _flag_op(op)
+
+        @jit
+        def reduce_segments(x, out, seg, ident, init):
+            _reduce_body(x, out, seg, op, flag_op, ident, known, init, has_init, ipt)
+        k = _KERNELS[key] = reduce_segments
+    return k
+
+
+def _transform_kernel_for(fn, arity: int):
+    key = ("transform", fn, arity)
+    k = _KERNELS.get(key)
+    if k is None:
+        @jit
+        def transform(out, a, b, c):
+            _transform_body(out, fn, a, b, c, arity)
+        k = _KERNELS[key] = transform
+    return k
+
+
 @jit
 def _elem(a, i):
     if isinstance(a, Array):
@@ -110,7 +144,7 @@ def _elem(a, i):
 
 
 @jit
-def _transform_kernel(out, fn: constexpr, a, b, c, arity: constexpr):
+def _transform_body(out, fn: constexpr, a, b, c, arity: constexpr):
     i = grid(1)
     step = gridsize(1)
     while i < out.size:
@@ -218,10 +252,12 @@ class _Side:
             from ..runtime.devarray import DeviceBuffer
             return DeviceBuffer.from_host(h, A.stream_handle(self.stream))
         if self.kind == "cupy":
+            if a.ndim == 1 and a.flags.c_contiguous:
+                return a
             import cupy
             return cupy.ascontiguousarray(a).reshape(-1)
         if self.kind == "torch":
-            return a.contiguous().reshape(-1)
+            return a if a.dim() == 1 and a.is_contiguous() else a.contiguous().reshape(-1)
         iface = a.__cuda_array_interface__
         if iface.get("strides") is not None:
             raise ValueError("jitkit algorithms take contiguous __cuda_array_interface__ arrays; "
@@ -286,12 +322,19 @@ def _identity(kind: str, dtype: np.dtype):
     return dtype.type(info.max if kind == "max" else info.min)
 
 
+_RESULT_TYPES: dict = {}
+
+
 def _result_type(fn, *types) -> T.Type:
-    """The type ``fn`` returns for arguments of ``types`` (typed, not compiled)."""
-    from ..compiler import pipeline
-    probe = _PROBES.get(len(types))
-    func, _ = pipeline.type_kernel(probe.py_func, tuple(types) + (T.Literal.of(fn),), kernel=False)
-    return func.return_type
+    """The type ``fn`` returns for arguments of ``types`` (typed, not compiled; remembered)."""
+    key = (fn, types)
+    rt = _RESULT_TYPES.get(key)
+    if rt is None:
+        from ..compiler import pipeline
+        probe = _PROBES.get(len(types))
+        func, _ = pipeline.type_kernel(probe.py_func, tuple(types) + (T.Literal.of(fn),), kernel=False)
+        rt = _RESULT_TYPES[key] = func.return_type
+    return rt
 
 
 @jit
@@ -328,7 +371,7 @@ class ReducePlan:
         self.kind = _IDENTITY.get(self.op)
         self.side = _Side(x, stream)
         self.dtype = _np_dtype(x)
-        self.n = int(np.prod(x.shape))
+        self.n = math.prod(x.shape)
         xt = T.scalar_from_dtype(self.dtype)
         acc = _result_type(self.op, _scalar_type(init) if init is not None else xt, xt)
         if not isinstance(acc, T.Scalar) or acc.is_complex and self.kind in ("min", "max"):
@@ -336,7 +379,8 @@ class ReducePlan:
         self.acc = acc.dtype
         self.init = None if init is None else self.acc.type(init)
         self.ident = _identity(self.kind, self.acc) if self.kind else self.acc.type(0)
-        tile = THREADS * IPT
+        self.ipt = _items_per_thread(self.dtype)
+        tile = THREADS * self.ipt
         if self.side.gpu:
             from ..runtime import driver
             blocks = driver.current_device().limits["multiprocessors"] * 8
@@ -347,27 +391,24 @@ class ReducePlan:
         self.seg = per * tile
         self.blocks = max(1, -(-self.n // self.seg))
         self.partials = self.side.empty(self.blocks, self.acc) if self.blocks > 1 else None
-        self.flag_op = _flag_op(self.op)
+        known = self.kind is not None
+        self.first = _reduce_kernel(self.op, known, False, self.ipt)
+        self.last = _reduce_kernel(self.op, known, self.init is not None, self.ipt if self.blocks == 1 else 4)
 
     def __call__(self, x, out=None, stream=None):
         side = self.side if stream is None else _Side(x, stream)
-        if _np_dtype(x) != self.dtype or int(np.prod(x.shape)) != self.n:
+        if _np_dtype(x) != self.dtype or math.prod(x.shape) != self.n:
             raise ValueError(f"this plan reduces {self.n} items of {self.dtype}; got {x.shape} of {_np_dtype(x)}")
         if self.n == 0:
             return self._empty_result(side, out)
         flat = side.flat(x)
         res = side.empty(1, self.acc) if out is None or self.side.kind == "numpy" else _flat_out(out, self.acc)
-        known = self.kind is not None
-        has_init = self.init is not None
-        init = self.init if has_init else self.ident
+        init = self.init if self.init is not None else self.ident
         if self.blocks == 1:
-            side.launch(_reduce_segments, 1, THREADS, flat, res, self.seg, self.op, self.flag_op, self.ident,
-                        known, init, has_init, IPT)
+            side.launch(self.last, 1, THREADS, flat, res, self.seg, self.ident, init)
         else:
-            side.launch(_reduce_segments, self.blocks, THREADS, flat, self.partials, self.seg, self.op,
-                        self.flag_op, self.ident, known, init, False, IPT)
-            side.launch(_reduce_segments, 1, THREADS, self.partials, res, self.blocks, self.op, self.flag_op,
-                        self.ident, known, init, has_init, IPT)
+            side.launch(self.first, self.blocks, THREADS, flat, self.partials, self.seg, self.ident, init)
+            side.launch(self.last, 1, THREADS, self.partials, res, self.blocks, self.ident, init)
         return self._finish(side, res, out)
 
     def _empty_result(self, side, out):
@@ -445,7 +486,7 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
     if axis is not None:
         return _reduce_axis(x, op, init, axis, out, stream)
     opf = _device_fn(op, "op")
-    key = (_kind(x), _np_dtype(x), int(np.prod(x.shape)), opf, None if init is None else type(init),
+    key = (_kind(x), _np_dtype(x), math.prod(x.shape), opf, None if init is None else type(init),
            config.target())
     plan = _PLANS.get(key)
     if plan is None or (init is not None and plan.init != plan.acc.type(init)):
@@ -473,7 +514,7 @@ def _reduce_axis(x, op, init, axis, out, stream):
     else:
         raise ValueError("reduce along an axis takes NumPy, CuPy or PyTorch arrays")
     shape = tuple(moved.shape[:-1])
-    rows, n = int(np.prod(shape)), int(moved.shape[-1])
+    rows, n = math.prod(shape), int(moved.shape[-1])
     opf = _device_fn(op, "op")
     kind = _IDENTITY.get(op)
     dt = _np_dtype(x)
@@ -491,8 +532,8 @@ def _reduce_axis(x, op, init, axis, out, stream):
     res = side.empty(rows, acc)
     ident = _identity(kind, acc) if kind else acc.type(0)
     has_init = init is not None
-    side.launch(_reduce_segments, rows, THREADS, flat, res, n, opf, _flag_op(opf), ident, kind is not None,
-                acc.type(init) if has_init else ident, has_init, IPT)
+    side.launch(_reduce_kernel(opf, kind is not None, has_init, _items_per_thread(dt)), rows, THREADS, flat, res,
+                n, ident, acc.type(init) if has_init else ident)
     r = side.result(res, shape)
     return r if out is None else _to_out(out, r)
 
@@ -535,7 +576,7 @@ def transform(fn, *arrays, out=None, stream=None):
     rt = _result_type(fnd, *types)
     if not isinstance(rt, T.Scalar):
         raise TypeError(f"jk.transform: fn returns {rt}; it must return a scalar")
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if out is not None:
         if tuple(out.shape) != shape:
             raise ValueError(f"out= has shape {tuple(out.shape)}, the operands {shape}")
@@ -551,7 +592,7 @@ def transform(fn, *arrays, out=None, stream=None):
         ops.append(0)
     if n:
         blocks = min(-(-n // THREADS), 4096 if side.gpu else 4)
-        side.launch(_transform_kernel, blocks, THREADS, res, fnd, ops[0], ops[1], ops[2], len(arrays))
+        side.launch(_transform_kernel_for(fnd, len(arrays)), blocks, THREADS, res, ops[0], ops[1], ops[2])
     if out is not None:
         if side.kind == "numpy":
             out[...] = side.result(res, shape)

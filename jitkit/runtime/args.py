@@ -110,6 +110,13 @@ def _cai(a, vals: list, staged, stream, index) -> T.Type:
     return T.Array(dt, len(shape), layout)
 
 
+def _devbuf(a, vals: list, staged, stream, index) -> T.Type:
+    """jitkit's own DeviceBuffer (C-contiguous; its dtype kept, bfloat16 included)."""
+    vals.append(a.ptr)
+    vals.extend(a.shape)
+    return T.Array(T.scalar_from_dtype(a.dtype), len(a.shape), "C")
+
+
 def _cupy(a, vals: list, staged, stream, index) -> T.Type:
     shape = a.shape
     _require_ndim(shape, index)
@@ -249,7 +256,9 @@ def handler_for(a, index: int):
     if h is not None:
         return h
     mod = getattr(cls, "__module__", "") or ""
-    if mod.startswith("cupy") and cls.__name__ == "ndarray":
+    if mod == "jitkit.runtime.devarray":
+        h = _devbuf
+    elif mod.startswith("cupy") and cls.__name__ == "ndarray":
         h = _cupy
     elif mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter"):
         h = _torch
