@@ -28,7 +28,7 @@ from .. import types as T
 __all__ = ["reduce", "transform", "plan_reduce"]
 
 THREADS = 256
-TILE_BYTES = 128         # per thread and tile in the streaming kernels: eight 16-byte loads in flight
+TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
 
 
 def _items_per_thread(dtype) -> int:
@@ -63,12 +63,15 @@ def _reduce_body(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: c
     end = min(start + seg, x.size)
     items = local.array(ipt, x.dtype)
     t = threadIdx.x
+    wide = local.array(ipt, type(ident))    # items in the accumulator's type
     if known:
         acc = ident
         base = start
         while base + tile <= end:
             block.load(x, base, items, method="vectorized")
-            acc = op(acc, _tree(items, op))
+            for k in range(ipt):
+                wide[k] = items[k]
+            acc = op(acc, _tree(wide, op))
             base += tile
         for k in range(ipt):                # the ragged tail, if any
             i = base + t * ipt + k
@@ -79,7 +82,6 @@ def _reduce_body(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: c
         total = type(ident)(x[start])       # typed placeholder: the first tile replaces it
         first = True
         base = start
-        wide = local.array(ipt, type(ident))
         while base < end:
             if base + tile <= end:
                 block.load(x, base, items)
