@@ -4,6 +4,8 @@
   ``torch.sum``: time per call (CUDA events, median of 30) and read bandwidth.  Target: at 2^28
   ≥ 1.0x ``cupy.sum``.
 - ``jk.reduce`` with ``max`` and with a lambda (a custom op: the in-order, tile-by-tile path).
+- ``jk.scan`` (inclusive sum of float32, read + write bandwidth) vs ``cupy.cumsum`` and
+  ``torch.cumsum``.  Target: ≥ 2600 GB/s at 2^28.
 - ``jk.transform`` (``a * 2 + b``) vs the same CuPy expression.
 - Host time of a 2^20 reduce of a CuPy array (results stay on the device, no synchronisation), with
   and without a plan.  Target: ≤ 15 µs per call.
@@ -71,6 +73,15 @@ def main():
             tj = _time_ms(lambda: jk.reduce(x, lam))
             print(f"| reduce f32, lambda max (in-order path) | 2^{logn} | {tj:.4f} | {tc:.4f} | | "
                   f"{4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
+        xs = cupy.asarray(rng.integers(0, 3, n).astype(np.float32))          # exact running sums
+        ts = torch.as_tensor(xs, device="cuda")
+        assert bool((jk.scan(xs) == cupy.cumsum(xs)).all())
+        tj = _time_ms(lambda: jk.scan(xs))
+        tc = _time_ms(lambda: cupy.cumsum(xs))
+        tt = _time_ms(lambda: torch.cumsum(ts, 0))
+        print(f"| inclusive scan f32 (r+w) | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {8 * n / tj / 1e6:.0f} | "
+              f"{tc / tj:.2f}x |")
+        del xs, ts
         y = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
         saxpy = lambda a, b: a * 2 + b   # noqa: E731
         assert bool((jk.transform(saxpy, x, y) == x * 2 + y).all())

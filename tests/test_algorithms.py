@@ -104,6 +104,45 @@ def test_plan_reuses_temporaries(target, rng):
         plan(np.zeros(10, np.float32))
 
 
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_scan(target, dtype, n, rng):
+    dt = _dt(dtype)
+    x = _values(rng, dt, n)
+    if dt == BF16 or np.dtype(dt).kind == "f":
+        x = (x.astype(np.float32) % 3).astype(dt)      # small non-negative: exact running sums in 16 bits too
+        want = np.cumsum(x.astype(np.float64))
+        got = jk.scan(x).astype(np.float64)
+        lim = 256 if dt == BF16 else (2048 if np.dtype(dt).itemsize == 2 else None)
+        ok = want <= lim if lim else np.ones(n, bool)  # past 256/2048 16-bit sums round
+        np.testing.assert_array_equal(got[ok], want[ok])
+    else:
+        np.testing.assert_array_equal(jk.scan(x), np.cumsum(x, dtype=dt))
+    np.testing.assert_array_equal(jk.scan(x, max), np.maximum.accumulate(x))
+    np.testing.assert_array_equal(jk.scan(x, last), x)                         # in order
+    ex = jk.scan(x, min, inclusive=False, init=x[0])
+    np.testing.assert_array_equal(ex, np.minimum.accumulate(np.concatenate([x[:1], x[:-1]])))
+    wide = jk.scan(x, init=np.float64(0.5))                                   # a float64 accumulator
+    np.testing.assert_array_equal(wide, 0.5 + np.cumsum(x.astype(np.float64)))
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_scan_exclusive_shapes_out_and_errors(target, rng):
+    x = rng.integers(0, 5, (30, 77)).astype(np.int32)
+    e = jk.scan(x, inclusive=False)
+    assert e.shape == x.shape
+    np.testing.assert_array_equal(e.ravel(), np.concatenate([[0], np.cumsum(x.ravel())[:-1]]))
+    out = np.zeros_like(x)
+    assert jk.scan(x, lambda a, b: a + b, out=out) is out
+    np.testing.assert_array_equal(out.ravel(), np.cumsum(x.ravel()))
+    with pytest.raises(ValueError, match="needs init="):
+        jk.scan(x, max, inclusive=False)
+    with pytest.raises(ValueError, match="out= has shape"):
+        jk.scan(x, out=np.zeros(5, np.int32))
+    assert jk.scan(np.zeros(0, np.float32)).shape == (0,)
+
+
 @jk.jit
 def fma3(a, b, c):
     return a * b + c
@@ -158,3 +197,8 @@ def test_device_arrays_cupy_and_torch(rng):
     yt = jk.transform(lambda a, b: a - b, t, t)
     assert isinstance(yt, torch.Tensor) and float(yt.abs().max()) == 0
     assert float(jk.reduce(torch.from_numpy(x), max)) == x.max()        # a CPU tensor: staged
+    xs = cupy.asarray(rng.integers(0, 3, 1 << 20).astype(np.int32))
+    cs = jk.scan(xs)
+    assert isinstance(cs, cupy.ndarray) and bool((cs == cupy.cumsum(xs)).all())
+    ts = jk.scan(torch.as_tensor(xs, device="cuda"), max)
+    assert isinstance(ts, torch.Tensor) and bool((ts.cpu().numpy() == np.maximum.accumulate(xs.get())).all())

@@ -22,10 +22,11 @@ import operator
 
 import numpy as np
 
-from .. import Array, block, block_dims, blockIdx, constexpr, config, grid, gridsize, jit, local, threadIdx
+from .. import (Array, block, block_dims, blockIdx, constexpr, config, grid, gridsize, jit, laneid, local, shared,
+                syncthreads, threadIdx)
 from .. import types as T
 
-__all__ = ["reduce", "transform", "plan_reduce"]
+__all__ = ["reduce", "scan", "transform", "plan_reduce"]
 
 THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
@@ -125,7 +126,87 @@ def _tree(items, op: constexpr):
     return acc
 
 
+@jit
+def _scan_body(x, out, seg, seeds, init, op: constexpr, running: constexpr, ident, has_init: constexpr,
+               inclusive: constexpr, ipt: constexpr):
+    """Block b scans x[b*seg : (b+1)*seg] into out, tile by tile, seeded by the op over everything
+    before its segment: ``seeds[b-1]`` (an inclusive scan of the segments' totals), or ``init`` for
+    the first segment."""
+    bx, by, bz = block_dims()
+    tile = bx * ipt
+    b = blockIdx.x
+    start = b * seg
+    end = min(start + seg, x.size)
+    carry = shared.array(1, type(ident))
+    seeded = b > 0 or has_init
+    if threadIdx.x == 0:
+        carry[0] = type(ident)(seeds[b - 1]) if b > 0 else type(ident)(init)
+    syncthreads()
+    items = local.array(ipt, x.dtype)
+    wide = local.array(ipt, type(ident))
+    base = start
+    while base < end:
+        block.load(x, base, items)
+        for k in range(ipt):
+            wide[k] = items[k]
+        if inclusive:
+            if seeded:
+                block.inclusive_scan(wide, op, prefix_op=running, state=carry)
+            else:
+                block.inclusive_scan(wide, op)
+                if threadIdx.x == bx - 1:          # the first tile of the whole array: its total seeds
+                    carry[0] = wide[ipt - 1]
+                seeded = True
+        else:
+            block.exclusive_scan(wide, op, prefix_op=running, state=carry)
+        _store_upto(out, base, wide, end)
+        base += tile
+
+
+@jit
+def _store_upto(dst, offset, items, end):
+    n = items.size
+    t = threadIdx.x
+    for k in range(n):
+        i = offset + t * n + k
+        if i < end:
+            dst[i] = items[k]
+
+
+@jit
+def _carry(aggregate, state, op: constexpr):
+    """The block-scan prefix callback: the running total before this tile; lane 0 advances it."""
+    p = state[0]
+    if laneid == 0:
+        state[0] = op(p, aggregate)
+    return p
+
+
 _KERNELS: dict = {}
+_RUNNING: dict = {}
+
+
+def _running_op(op):
+    f = _RUNNING.get(op)
+    if f is None:
+        @jit
+        def running(aggregate, state):
+            return _carry(aggregate, state, op)
+        f = _RUNNING[op] = running
+    return f
+
+
+def _scan_kernel(op, has_init: bool, inclusive: bool, ipt: int):
+    key = ("scan", op, has_init, inclusive, ipt)
+    k = _KERNELS.get(key)
+    if k is None:
+        running = _running_op(op)
+
+        @jit
+        def scan_segments(x, out, seg, seeds, init, ident):
+            _scan_body(x, out, seg, seeds, init, op, running, ident, has_init, inclusive, ipt)
+        k = _KERNELS[key] = scan_segments
+    return k
 
 
 def _reduce_kernel(op, known: bool, has_init: bool, ipt: int):
@@ -626,3 +707,73 @@ def _contiguous(a) -> bool:
     if flags is not None:
         return bool(flags.c_contiguous)
     return a.__cuda_array_interface__.get("strides") is None
+
+
+def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
+    """The running ``op`` over ``x`` (flattened, in index order): ``out[i] = op(x[0], ..., x[i])``
+    (``inclusive``), or over ``x[0..i-1]`` starting from ``init`` (exclusive: ``out[0] = init``).
+
+    ``init`` also seeds an inclusive scan.  An exclusive scan without ``init`` starts from the
+    op's identity (add, mul, and, or, xor; others need ``init``).  The result has the accumulator
+    type of :func:`reduce` and ``x``'s shape.
+
+    Example::
+
+        c = jk.scan(x)                                  # like np.cumsum, in x's type
+        e = jk.scan(x, max, inclusive=False, init=-np.inf)"""
+    opf = _device_fn(op, "op")
+    kind = _IDENTITY.get(opf)
+    side = _Side(x, stream)
+    dt = _np_dtype(x)
+    xt = T.scalar_from_dtype(dt)
+    acc_t = _result_type(opf, _scalar_type(init) if init is not None else xt, xt)
+    if not isinstance(acc_t, T.Scalar):
+        raise TypeError(f"jk.scan: op({xt}, {xt}) gives {acc_t}; it must give a scalar")
+    acc = acc_t.dtype
+    if init is None and not inclusive:
+        if kind not in ("zero", "one", "ones"):
+            raise ValueError("an exclusive jk.scan needs init= (op has no identity)")
+        init = _identity(kind, acc)
+    has_init = init is not None
+    init_v = acc.type(init) if has_init else acc.type(0)
+    ident = _identity(kind, acc) if kind else acc.type(0)
+    shape = tuple(x.shape)
+    n = math.prod(shape)
+    if out is not None and tuple(out.shape) != shape:
+        raise ValueError(f"out= has shape {tuple(out.shape)}, x has {shape}")
+    if out is not None and side.kind != "numpy" and not _contiguous(out):
+        raise ValueError("out= must be a contiguous array")
+    res = side.empty(n, acc) if out is None or side.kind == "numpy" else out.reshape(-1)
+    if n:
+        flat = side.flat(x)
+        ipt = _items_per_thread(acc)
+        tile = THREADS * ipt
+        tiles = -(-n // tile)
+        blocks_max = _max_blocks(side)
+        per = -(-tiles // min(blocks_max, tiles))
+        seg = per * tile
+        blocks = -(-n // seg)
+        scan_k = _scan_kernel(opf, has_init, inclusive, ipt)
+        if blocks == 1:
+            side.launch(scan_k, 1, THREADS, flat, res, seg, res, init_v, ident)
+        else:
+            totals = side.empty(blocks, acc)
+            seeds = side.empty(blocks, acc)
+            side.launch(_reduce_kernel(opf, kind is not None, False, _items_per_thread(dt)), blocks, THREADS,
+                        flat, totals, seg, ident, ident)
+            side.launch(_scan_kernel(opf, has_init, True, 4), 1, THREADS, totals, seeds, blocks, seeds, init_v,
+                        ident)
+            side.launch(scan_k, blocks, THREADS, flat, res, seg, seeds, init_v, ident)
+    r = side.result(res, shape)
+    if out is not None:
+        if side.kind == "numpy":
+            out[...] = r
+        return out
+    return r
+
+
+def _max_blocks(side) -> int:
+    if not side.gpu:
+        return 4                                # the simulator: few blocks, the same code paths
+    from ..runtime import driver
+    return driver.current_device().limits["multiprocessors"] * 8
