@@ -146,7 +146,7 @@ def _scan_body(x, out, seg, seeds, init, op: constexpr, running: constexpr, iden
     wide = local.array(ipt, type(ident))
     base = start
     while base < end:
-        block.load(x, base, items)
+        block.load(x, base, items, method="vectorized")
         for k in range(ipt):
             wide[k] = items[k]
         if inclusive:
@@ -166,11 +166,15 @@ def _scan_body(x, out, seg, seeds, init, op: constexpr, running: constexpr, iden
 @jit
 def _store_upto(dst, offset, items, end):
     n = items.size
-    t = threadIdx.x
-    for k in range(n):
-        i = offset + t * n + k
-        if i < end:
-            dst[i] = items[k]
+    bx, by, bz = block_dims()
+    if offset + bx * n <= end:          # a whole tile: unchecked
+        block.store(dst, offset, items)
+    else:
+        t = threadIdx.x
+        for k in range(n):
+            i = offset + t * n + k
+            if i < end:
+                dst[i] = items[k]
 
 
 @jit
