@@ -146,7 +146,7 @@ def _scan_body(x, out, seg, seeds, init, op: constexpr, running: constexpr, iden
     wide = local.array(ipt, type(ident))
     base = start
     while base < end:
-        block.load(x, base, items, method="vectorized")
+        block.load(x, base, items, method="warp_transpose")   # coalesced, like CUB's scan
         for k in range(ipt):
             wide[k] = items[k]
         if inclusive:
@@ -167,8 +167,8 @@ def _scan_body(x, out, seg, seeds, init, op: constexpr, running: constexpr, iden
 def _store_upto(dst, offset, items, end):
     n = items.size
     bx, by, bz = block_dims()
-    if offset + bx * n <= end:          # a whole tile: unchecked
-        block.store(dst, offset, items)
+    if offset + bx * n <= end:          # a whole tile: unchecked, coalesced through shared memory
+        block.store(dst, offset, items, method="warp_transpose")
     else:
         t = threadIdx.x
         for k in range(n):
