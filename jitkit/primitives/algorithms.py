@@ -32,8 +32,8 @@ THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
 
 
-def _items_per_thread(dtype) -> int:
-    return max(4, min(32, TILE_BYTES // np.dtype(dtype).itemsize))
+def _items_per_thread(dtype, tile_bytes: int = TILE_BYTES) -> int:
+    return max(4, min(32, tile_bytes // np.dtype(dtype).itemsize))
 
 # operators with an identity element: commutative, padded with the identity, accumulated per thread
 _IDENTITY = {operator.add: "zero", operator.mul: "one", min: "max", max: "min",
@@ -750,7 +750,7 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     res = side.empty(n, acc) if out is None or side.kind == "numpy" else out.reshape(-1)
     if n:
         flat = side.flat(x)
-        ipt = _items_per_thread(acc)
+        ipt = _items_per_thread(acc, 32)     # 8 float32: 64 registers (16 took 124, halving occupancy)
         tile = THREADS * ipt
         tiles = -(-n // tile)
         blocks_max = _max_blocks(side)
