@@ -22,8 +22,9 @@ import operator
 
 import numpy as np
 
-from .. import (Array, block, block_dims, blockIdx, constexpr, config, grid, gridsize, jit, laneid, local, shared,
-                syncthreads, threadIdx)
+from .. import (Array, atomic, ballot_sync, bitcast, block, block_dims, blockIdx, constexpr, config, grid, gridsize,
+                int32, int64, jit, laneid, local, shared, shfl_sync, syncthreads, threadIdx, uint32, uint64)
+from . import warp as _w
 from .. import types as T
 
 __all__ = ["reduce", "scan", "transform", "plan_reduce"]
@@ -186,6 +187,123 @@ def _carry(aggregate, state, op: constexpr):
     return p
 
 
+# ------------------------------------------------------------------ single-pass scan (decoupled look-back)
+# Each tile publishes one 64-bit word: bits 32.. hold epoch * 4 + status (1: the tile's aggregate,
+# 2: its inclusive prefix), bits 0..31 the value's bits (4-byte types).  The epoch changes every call,
+# so the words never need clearing; tiles take ids in the order they start (an atomic counter that
+# also never resets), so every tile a tile waits for is running or done.
+@jit
+def _word(flag, v):
+    return (uint64(flag) << uint64(32)) | uint64(bitcast(v, uint32))
+
+
+@jit
+def _word_value(w, proto):
+    return bitcast(uint32(w & uint64(0xFFFFFFFF)), type(proto))
+
+
+@jit
+def _ctz(m):
+    """Trailing zero bits of a non-zero uint32."""
+    n = 0
+    if m & uint32(0xFFFF) == 0:
+        n += 16
+        m >>= uint32(16)
+    if m & uint32(0xFF) == 0:
+        n += 8
+        m >>= uint32(8)
+    if m & uint32(0xF) == 0:
+        n += 4
+        m >>= uint32(4)
+    if m & uint32(0x3) == 0:
+        n += 2
+        m >>= uint32(2)
+    if m & uint32(0x1) == 0:
+        n += 1
+    return n
+
+
+@jit
+def _look_back(aggregate, state, op: constexpr, rop: constexpr):
+    """Prefix callback of tile ``state[1]`` (run by warp 0): publish the aggregate, fold the
+    predecessors' words 32 at a time back to the nearest inclusive prefix, publish our own."""
+    status = state[0]
+    tile = state[1]
+    ep = uint64(state[2])
+    lane = laneid
+    if lane == 0:
+        atomic.exch(status, tile, _word(ep * uint64(4) + uint64(1), aggregate))
+    excl = aggregate
+    have = False
+    base = tile - 1
+    done = False
+    while not done:
+        j = base - lane
+        w = uint64(0)
+        st = 2
+        if j >= 0:
+            w = atomic.cas(status, j, uint64(0), uint64(0))          # an atomic read: coherent
+            while (w >> uint64(34)) != ep:
+                w = atomic.cas(status, j, uint64(0), uint64(0))
+            st = int32((w >> uint64(32)) & uint64(3))
+        incl = ballot_sync(0xFFFFFFFF, st == 2)
+        valid = 32 if incl == 0 else _ctz(incl) + 1
+        part = shfl_sync(0xFFFFFFFF, _w._reduce_to_lane0(_word_value(w, aggregate), rop, valid, 0xFFFFFFFF), 0)
+        excl = op(part, excl) if have else part
+        have = True
+        done = incl != 0
+        base -= 32
+    if lane == 0:
+        atomic.exch(status, tile, _word(ep * uint64(4) + uint64(2), op(excl, aggregate)))
+    return excl
+
+
+@jit
+def _publish_first(aggregate, state, op: constexpr):
+    """Prefix callback of tile 0 with an init: publish op(init, aggregate) as its inclusive prefix."""
+    status = state[0]
+    ep = uint64(state[2])
+    init = state[3]
+    if laneid == 0:
+        atomic.exch(status, 0, _word(ep * uint64(4) + uint64(2), op(init, aggregate)))
+    return init
+
+
+@jit
+def _scan_single_pass(x, out, status, counter, first_id, epoch, init, ident, op: constexpr, look: constexpr,
+                      first: constexpr, has_init: constexpr, inclusive: constexpr, ipt: constexpr):
+    bx, by, bz = block_dims()
+    n = bx * ipt
+    slot = shared.array(1, int64)
+    if threadIdx.x == 0:
+        slot[0] = atomic.add(counter, 0, int64(1)) - first_id
+    syncthreads()
+    t = slot[0]
+    base = t * n
+    end = min(base + n, x.size)
+    items = local.array(ipt, x.dtype)
+    wide = local.array(ipt, type(ident))
+    block.load(x, base, items, default=ident, method="warp_transpose")
+    for k in range(ipt):
+        wide[k] = items[k]
+    state = (status, t, epoch, init)
+    if t == 0:
+        if has_init:
+            if inclusive:
+                block.inclusive_scan(wide, op, prefix_op=first, state=state)
+            else:
+                block.exclusive_scan(wide, op, prefix_op=first, state=state)
+        else:
+            agg = block.inclusive_scan(wide, op)
+            if threadIdx.x == 0:
+                atomic.exch(status, 0, _word(uint64(epoch) * uint64(4) + uint64(2), agg))
+    elif inclusive:
+        block.inclusive_scan(wide, op, prefix_op=look, state=state)
+    else:
+        block.exclusive_scan(wide, op, prefix_op=look, state=state)
+    _store_upto(out, base, wide, end)
+
+
 _KERNELS: dict = {}
 _RUNNING: dict = {}
 
@@ -198,6 +316,30 @@ def _running_op(op):
             return _carry(aggregate, state, op)
         f = _RUNNING[op] = running
     return f
+
+
+def _single_pass_kernel(op, has_init: bool, inclusive: bool, ipt: int):
+    key = ("scan1", op, has_init, inclusive, ipt)
+    k = _KERNELS.get(key)
+    if k is None:
+        @jit
+        def reversed_op(a, b):
+            return op(b, a)
+
+        @jit
+        def look(aggregate, state):
+            return _look_back(aggregate, state, op, reversed_op)
+
+        @jit
+        def first(aggregate, state):
+            return _publish_first(aggregate, state, op)
+
+        @jit
+        def scan_single_pass(x, out, status, counter, first_id, epoch, init, ident):
+            _scan_single_pass(x, out, status, counter, first_id, epoch, init, ident, op, look, first, has_init,
+                              inclusive, ipt)
+        k = _KERNELS[key] = scan_single_pass
+    return k
 
 
 def _scan_kernel(op, has_init: bool, inclusive: bool, ipt: int):
@@ -748,7 +890,14 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     if out is not None and side.kind != "numpy" and not _contiguous(out):
         raise ValueError("out= must be a contiguous array")
     res = side.empty(n, acc) if out is None or side.kind == "numpy" else out.reshape(-1)
-    if n:
+    if n and side.gpu and acc.itemsize == 4 and acc.kind in "iuf":
+        flat = side.flat(x)
+        ipt = _items_per_thread(acc, 32)
+        st = _LookBack.get(side, n, THREADS * ipt)
+        first_id, epoch = st.next()
+        side.launch(_single_pass_kernel(opf, has_init, inclusive, ipt), st.tiles, THREADS, flat, res, st.status,
+                    st.counter, first_id, epoch, init_v, ident)
+    elif n:
         flat = side.flat(x)
         ipt = _items_per_thread(acc, 32)     # 8 float32: 64 registers (16 took 124, halving occupancy)
         tile = THREADS * ipt
@@ -774,6 +923,43 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
             out[...] = r
         return out
     return r
+
+
+class _LookBack:
+    """The tile words and tile counter of single-pass scans over n items (one per size and side;
+    like a plan, for one stream at a time).  Neither is ever cleared: each call has its own epoch
+    and its own range of counter values."""
+
+    _cache: dict = {}
+
+    def __init__(self, side, n: int, tile: int):
+        from ..runtime import driver
+        from ..runtime.devarray import DeviceBuffer
+        self.tiles = -(-n // tile)
+        self.status = DeviceBuffer(self.tiles, np.uint64)     # jitkit's own memory whatever the input
+        self.counter = DeviceBuffer(1, np.int64)
+        stream = _stream_int(side.stream)
+        driver.memset_d8(self.status.ptr, 0, self.status.nbytes, stream)
+        driver.memset_d8(self.counter.ptr, 0, self.counter.nbytes, stream)
+        self.issued = 0
+        self.epoch = 0
+
+    @classmethod
+    def get(cls, side, n: int, tile: int) -> "_LookBack":
+        key = (side.kind, n, tile, config.target())
+        st = cls._cache.get(key)
+        if st is None:
+            if len(cls._cache) > 32:
+                cls._cache.clear()
+            st = cls._cache[key] = cls(side, n, tile)
+        return st
+
+    def next(self):
+        """(the counter value this call's first tile gets, this call's epoch)."""
+        first = self.issued
+        self.issued += self.tiles
+        self.epoch = (self.epoch + 1) % (1 << 30) or 1
+        return np.int64(first), np.uint32(self.epoch)
 
 
 def _max_blocks(side) -> int:
