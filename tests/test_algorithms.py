@@ -202,3 +202,26 @@ def test_device_arrays_cupy_and_torch(rng):
     assert isinstance(cs, cupy.ndarray) and bool((cs == cupy.cumsum(xs)).all())
     ts = jk.scan(torch.as_tensor(xs, device="cuda"), max)
     assert isinstance(ts, torch.Tensor) and bool((ts.cpu().numpy() == np.maximum.accumulate(xs.get())).all())
+
+
+@gpu
+@pytest.mark.parametrize("n", [1, 7, 2048, 2049, 50001, 1 << 20, (1 << 22) + 3])
+def test_single_pass_scan(n, rng):
+    """4-byte types on the GPU take the decoupled look-back scan: repeated calls (the tile words are
+    never cleared, each call has its own epoch), every op kind, in order, exclusive, with init."""
+    cupy = pytest.importorskip("cupy")
+    x = rng.integers(0, 3, n).astype(np.float32)
+    cx = cupy.asarray(x)
+    for _ in range(3):
+        np.testing.assert_array_equal(jk.scan(cx).get(), np.cumsum(x.astype(np.float64)))
+    xi = rng.integers(-9, 10, n).astype(np.int32)
+    ci = cupy.asarray(xi)
+    np.testing.assert_array_equal(jk.scan(ci, max).get(), np.maximum.accumulate(xi))
+    np.testing.assert_array_equal(jk.scan(ci, last).get(), xi)
+    np.testing.assert_array_equal(jk.scan(ci, inclusive=False).get(),
+                                  np.concatenate([[0], np.cumsum(xi)[:-1]]).astype(np.int32))
+    np.testing.assert_array_equal(jk.scan(ci, init=np.int32(5)).get(), (5 + np.cumsum(xi)).astype(np.int32))
+    np.testing.assert_array_equal(jk.scan(xi, min, inclusive=False, init=np.int32(3)),
+                                  np.minimum.accumulate(np.concatenate([[3], xi[:-1]])))
+    xu = rng.integers(0, 1 << 31, n).astype(np.uint32)
+    np.testing.assert_array_equal(jk.scan(cupy.asarray(xu), operator.xor).get(), np.bitwise_xor.accumulate(xu))
