@@ -129,9 +129,11 @@ __all__ += ["shared", "local", *_WARP_DOCS]
 class _Atomics:
     """``jk.atomic.add(array, index, value)`` etc.: read-modify-write returning the old value."""
 
-    OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas", "inc", "dec")
+    OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas", "inc", "dec", "load")
     _DOCS = {
         "cas": "cas(array, index, expected, value): store value if the element equals expected",
+        "load": "load(array, index): the element read past the caches (coherent with other blocks' atomics and "
+                "stores; for flags polled across blocks)",
         "inc": "inc(array, index, value): element = 0 if element >= value else element + 1; returns the old value",
         "dec": "dec(array, index, value): element = value if element == 0 or element > value else element - 1; "
                "returns the old value",

@@ -496,3 +496,21 @@ def test_lambdas_compile_as_device_functions():
     assert "in <lambda>" in msg and 'BAD_LAMBDA = jk.jit(lambda a, b: a + "s")' in msg
     f32 = jk.Array(jk.float32, 1, "C")
     assert apply_op.compile((f32, jk.Literal.of(TWO_LAMBDAS[0])), arch="sm_90").cubin[:4] == b"\x7fELF"
+
+
+@jk.jit
+def atomic_load_kernel(x, out):
+    i = jk.grid(1)
+    if i < x.size:
+        out[i] = jk.atomic.load(x, i) + 1
+
+
+def test_atomic_load():
+    x = np.arange(40, dtype=np.int64)
+    out = np.zeros_like(x)
+    atomic_load_kernel.with_target("sim")[2, 32](x, out)
+    np.testing.assert_array_equal(out, x + 1)
+    a = jk.Array(jk.uint64, 1, "C")
+    assert "ld.volatile.global.u64" in atomic_load_kernel.inspect_ptx((a, a), arch="sm_90")
+    with pytest.raises(jk.TypingError, match=r"takes \(array, index\)"):
+        jk.jit(lambda x: jk.atomic.load(x, 0, 1)).compile((a,), arch="sm_90")

@@ -920,10 +920,10 @@ class FunctionTyper:
         what = f"jitkit.atomic.{op}()"
         if node.keywords:
             raise self.err(TypingError, f"{what} takes positional arguments only", node)
-        nvals = 2 if op == "cas" else 1
+        nvals = 2 if op == "cas" else (0 if op == "load" else 1)
         if len(node.args) != 2 + nvals:
-            raise self.err(TypingError, f"{what} takes (array, index, {'expected, ' if op == 'cas' else ''}value)",
-                           node)
+            raise self.err(TypingError, f"{what} takes (array, index"
+                           f"{', expected, value' if op == 'cas' else ('' if op == 'load' else ', value')})", node)
         arr = self.rexpr(node.args[0])
         if not isinstance(arr.type, T.Array):
             raise self.err(TypingError, f"{what} needs an array, got {arr.type}", node.args[0])
@@ -944,7 +944,8 @@ class FunctionTyper:
         for v in vals:
             if not isinstance(v.type, T.Scalar):
                 raise self.err(TypingError, f"{what} needs scalar values", node)
-        self._note_write(arr)
+        if op != "load":
+            self._note_write(arr)
         return tir.Atomic(dt, self.loc(node), op, arr, idx, vals)
 
     def extern_call(self, node, decl):

@@ -606,6 +606,8 @@ class FunctionLowering:
         ptr = self.element_ptr(e.array, e.indices, e)
         vals = [self.expr(v) for v in e.values]
         ty = e.type
+        if e.op == "load":     # NVVM emits ld.volatile.global: past L1, coherent with other SMs' atomics
+            return b.load_atomic(ptr, "monotonic", ty.itemsize)
         if ty.bits == 16 and ty.is_float:  # typing allows only add: a compare-and-swap loop on the aligned
             # 32-bit word (PTX atom.add.noftz.f16 makes nvJitLink crash when line info is on)
             return self._half_add(ptr, vals[0], ty)

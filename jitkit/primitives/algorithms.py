@@ -242,9 +242,9 @@ def _look_back(aggregate, state, op: constexpr, rop: constexpr):
         w = uint64(0)
         st = 2
         if j >= 0:
-            w = atomic.cas(status, j, uint64(0), uint64(0))          # an atomic read: coherent
+            w = atomic.load(status, j)                               # past L1: sees other SMs' words
             while (w >> uint64(34)) != ep:
-                w = atomic.cas(status, j, uint64(0), uint64(0))
+                w = atomic.load(status, j)
             st = int32((w >> uint64(32)) & uint64(3))
         incl = ballot_sync(0xFFFFFFFF, st == 2)
         valid = 32 if incl == 0 else _ctz(incl) + 1

@@ -262,6 +262,8 @@ def _match(ex, name, mask, value, active):
 
 def atomic_update(op, cur, *vals):
     """The new value an atomic ``op`` stores over ``cur`` (min/max follow Python, like the GPU lowering)."""
+    if op == "load":
+        return cur
     v = vals[-1]
     if op == "min":
         return np.where(v < cur, v, cur)
