@@ -733,7 +733,7 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
         return _reduce_axis(x, op, init, axis, out, stream)
     opf = _device_fn(op, "op")
     key = (_kind(x), _np_dtype(x), math.prod(x.shape), opf, None if init is None else type(init),
-           config.target())
+           config.target(), _stream_int(stream))     # a plan's temporaries serve one stream at a time
     plan = _PLANS.get(key)
     if plan is None or (init is not None and plan.init != plan.acc.type(init)):
         plan = ReducePlan(x, opf, init, stream)
@@ -946,7 +946,7 @@ class _LookBack:
 
     @classmethod
     def get(cls, side, n: int, tile: int) -> "_LookBack":
-        key = (side.kind, n, tile, config.target())
+        key = (side.kind, n, tile, config.target(), _stream_int(side.stream))   # one stream at a time
         st = cls._cache.get(key)
         if st is None:
             if len(cls._cache) > 32:
