@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 from .primitives import block, warp  # noqa: E402  (written in the kernel language: needs the names above)
-from .primitives.algorithms import plan_reduce, reduce, scan, transform  # noqa: E402
+from .primitives.algorithms import (plan_reduce, reduce, scan, searchsorted, segmented_reduce,  # noqa: E402
+                                    transform)
 
-__all__ += ["block", "warp", "reduce", "scan", "transform", "plan_reduce"]
+__all__ += ["block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted"]

@@ -225,3 +225,43 @@ def test_single_pass_scan(n, rng):
                                   np.minimum.accumulate(np.concatenate([[3], xi[:-1]])))
     xu = rng.integers(0, 1 << 31, n).astype(np.uint32)
     np.testing.assert_array_equal(jk.scan(cupy.asarray(xu), operator.xor).get(), np.bitwise_xor.accumulate(xu))
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("dtype", ("int32", "float32", "float64", "uint8"))
+def test_segmented_reduce(target, dtype, rng):
+    x = _values(rng, np.dtype(dtype), 20000)
+    cuts = np.sort(rng.integers(0, x.size, 40))
+    off = np.concatenate([[0], cuts, cuts[:3], [x.size]]).astype(np.int64)
+    off.sort()                                              # repeated cuts: empty segments
+    segs = [x[a:b] for a, b in zip(off[:-1], off[1:])]
+    got = jk.segmented_reduce(x, off, init=np.float64(0))
+    np.testing.assert_array_equal(got, [s.astype(np.float64).sum() for s in segs])
+    got = jk.segmented_reduce(x, off, max)
+    ident = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+    np.testing.assert_array_equal(got, [s.max() if s.size else ident for s in segs])
+    got = jk.segmented_reduce(x, off, last, init=x.dtype.type(7))                  # in order, init first
+    np.testing.assert_array_equal(got, [s[-1] if s.size else 7 for s in segs])
+    assert jk.segmented_reduce(x, np.array([0]), max).shape == (0,)
+    with pytest.raises(ValueError, match="needs init="):
+        jk.segmented_reduce(x, off, last)
+    with pytest.raises(TypeError, match="offsets must be integers"):
+        jk.segmented_reduce(x, off.astype(np.float32))
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted(target, side, rng):
+    a = np.sort(rng.integers(-50, 50, 3001)).astype(np.float64)
+    a[-5:] = np.nan                                            # NumPy sorts NaNs last
+    v = np.concatenate([rng.integers(-60, 60, 700).astype(np.float64), [np.nan, -np.inf, np.inf]])
+    np.testing.assert_array_equal(jk.searchsorted(a, v, side), np.searchsorted(a, v, side))
+    ai = np.sort(rng.integers(0, 1000, 999)).astype(np.int32)
+    vi = rng.integers(-5, 1005, (20, 30)).astype(np.int32)
+    got = jk.searchsorted(ai, vi, side)
+    assert got.shape == vi.shape and got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.searchsorted(ai, vi, side))
+    assert jk.searchsorted(ai, 500, side) == np.searchsorted(ai, 500, side)
+    assert jk.searchsorted(ai[:0], vi, side).tolist() == np.zeros(vi.shape, int).tolist()
+    with pytest.raises(ValueError, match="side is 'left' or 'right'"):
+        jk.searchsorted(ai, vi, "middle")

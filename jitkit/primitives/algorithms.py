@@ -27,7 +27,7 @@ from .. import (Array, atomic, ballot_sync, bitcast, block, block_dims, blockIdx
 from . import warp as _w
 from .. import types as T
 
-__all__ = ["reduce", "scan", "transform", "plan_reduce"]
+__all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted"]
 
 THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
@@ -55,14 +55,41 @@ def _flagged(a, b, op: constexpr):
 @jit
 def _reduce_body(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
                  has_init: constexpr, ipt: constexpr):
-    """Block b reduces x[b*seg : (b+1)*seg] (clipped to x.size, never empty) into out[b], in order.
+    """Block b reduces x[b*seg : (b+1)*seg] (clipped to x.size, never empty) into out[b], in order."""
+    start = blockIdx.x * seg
+    total = _reduce_range(x, start, min(start + seg, x.size), op, flag_op, ident, known, ipt)
+    if has_init:
+        total = type(ident)(op(init, total))
+    if threadIdx.x == 0:
+        out[blockIdx.x] = total
+
+
+@jit
+def _segments_body(x, offsets, out, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
+                   has_init: constexpr, ipt: constexpr):
+    """Block b reduces x[offsets[b] : offsets[b+1]] into out[b]; an empty segment gives init (or the
+    identity)."""
+    b = blockIdx.x
+    start = offsets[b]
+    end = min(offsets[b + 1], x.size)
+    if start < end:
+        total = _reduce_range(x, start, end, op, flag_op, ident, known, ipt)
+        if has_init:
+            total = type(ident)(op(init, total))
+    else:
+        total = type(ident)(init) if has_init else ident
+    if threadIdx.x == 0:
+        out[b] = total
+
+
+@jit
+def _reduce_range(x, start, end, op: constexpr, flag_op: constexpr, ident, known: constexpr, ipt: constexpr):
+    """op over x[start:end] (not empty) in order; every thread gets it.
 
     ``known``: op has an identity ``ident`` and commutes, so each thread accumulates its items over
     all tiles and the block combines once; otherwise each tile is reduced by the block in order."""
     bx, by, bz = block_dims()
     tile = bx * ipt
-    start = blockIdx.x * seg
-    end = min(start + seg, x.size)
     items = local.array(ipt, x.dtype)
     t = threadIdx.x
     wide = local.array(ipt, type(ident))    # items in the accumulator's type
@@ -104,10 +131,7 @@ def _reduce_body(x, out, seg, op: constexpr, flag_op: constexpr, ident, known: c
             total = part if first else type(ident)(op(total, part))
             first = False
             base += tile
-    if has_init:
-        total = type(ident)(op(init, total))
-    if t == 0:
-        out[blockIdx.x] = total
+    return total
 
 
 @jit
@@ -370,6 +394,19 @@ def _reduce_kernel(op, known: bool, has_init: bool, ipt: int):
     return k
 
 
+def _segments_kernel(op, known: bool, has_init: bool, ipt: int):
+    key = ("segments", op, known, has_init, ipt)
+    k = _KERNELS.get(key)
+    if k is None:
+        flag_op = _flag_op(op)
+
+        @jit
+        def reduce_segments(x, offsets, out, ident, init):
+            _segments_body(x, offsets, out, op, flag_op, ident, known, init, has_init, ipt)
+        k = _KERNELS[key] = reduce_segments
+    return k
+
+
 def _transform_kernel_for(fn, arity: int):
     key = ("transform", fn, arity)
     k = _KERNELS.get(key)
@@ -378,6 +415,43 @@ def _transform_kernel_for(fn, arity: int):
         def transform(out, a, b, c):
             _transform_body(out, fn, a, b, c, arity)
         k = _KERNELS[key] = transform
+    return k
+
+
+@jit
+def _before(x, y):
+    """x sorts before y, NaNs last (NumPy's order)."""
+    if isinstance(x, np.floating) or isinstance(y, np.floating):
+        return x < y or (y != y and x == x)
+    return x < y
+
+
+@jit
+def _searchsorted_body(a, v, out, right: constexpr):
+    i = grid(1)
+    step = gridsize(1)
+    while i < out.size:
+        key = v[i]
+        lo = int64(0)
+        hi = a.size
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if (not _before(key, a[mid])) if right else _before(a[mid], key):
+                lo = mid + 1
+            else:
+                hi = mid
+        out[i] = lo
+        i += step
+
+
+def _searchsorted_kernel(right: bool):
+    key = ("searchsorted", right)
+    k = _KERNELS.get(key)
+    if k is None:
+        @jit
+        def searchsorted(a, v, out):
+            _searchsorted_body(a, v, out, right)
+        k = _KERNELS[key] = searchsorted
     return k
 
 
@@ -967,3 +1041,71 @@ def _max_blocks(side) -> int:
         return 4                                # the simulator: few blocks, the same code paths
     from ..runtime import driver
     return driver.current_device().limits["multiprocessors"] * 8
+
+
+def segmented_reduce(x, offsets, op=operator.add, init=None, out=None, stream=None):
+    """``op`` over each segment ``x[offsets[i]:offsets[i+1]]``, in order: ``len(offsets) - 1``
+    results.  An empty segment gives ``init``, or the op's identity (ops without one need ``init``).
+    ``offsets`` is an integer array of the same kind as ``x`` (NumPy with NumPy...), non-decreasing.
+
+    Example::
+
+        sums = jk.segmented_reduce(values, np.array([0, 3, 3, 10]))   # three segments, one empty"""
+    opf = _device_fn(op, "op")
+    kind = _IDENTITY.get(opf)
+    side = _Side(x, stream)
+    dt = _np_dtype(x)
+    odt = _np_dtype(offsets)
+    if odt.kind not in "iu":
+        raise TypeError(f"jk.segmented_reduce: offsets must be integers, got {odt}")
+    if len(offsets.shape) != 1 or offsets.shape[0] < 1:
+        raise ValueError("jk.segmented_reduce: offsets is a 1-d array of at least one item")
+    if init is None and kind is None:
+        raise ValueError("jk.segmented_reduce with this op needs init= (for empty segments: the op has no identity)")
+    xt = T.scalar_from_dtype(dt)
+    acc = _result_type(opf, _scalar_type(init) if init is not None else xt, xt).dtype
+    m = offsets.shape[0] - 1
+    res = side.empty(m, acc)
+    if m:
+        ident = _identity(kind, acc) if kind else acc.type(0)
+        has_init = init is not None
+        flat = side.flat(x) if math.prod(x.shape) else side.empty(1, dt)
+        k = _segments_kernel(opf, kind is not None, has_init, _items_per_thread(dt))
+        side.launch(k, m, THREADS, flat, side.flat(offsets), res, ident, acc.type(init) if has_init else ident)
+    r = side.result(res, (m,))
+    return r if out is None else _to_out(out, r)
+
+
+def searchsorted(a, v, side="left", out=None, stream=None):
+    """Indices where the items of ``v`` would go in the sorted 1-d ``a`` to keep it sorted, like
+    ``np.searchsorted``: ``side="left"`` counts the items of ``a`` before each, ``"right"`` also the
+    equal ones.  Floats order NaNs last, as NumPy sorts them.  Returns int64 indices of ``v``'s shape
+    (a Python int for a scalar ``v``)."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side is 'left' or 'right', got {side!r}")
+    if len(a.shape) != 1:
+        raise ValueError("jk.searchsorted searches a 1-d array")
+    scalar = np.isscalar(v) or isinstance(v, np.generic)
+    if scalar:
+        v = np.asarray([v], dtype=np.result_type(_np_dtype(a), v))
+    where = _Side(a, stream)
+    vs = v.numpy() if where.kind == "numpy" and not isinstance(v, np.ndarray) and hasattr(v, "numpy") else v
+    shape = tuple(vs.shape)
+    n = math.prod(shape)
+    if not a.shape[0] or not n:                  # nothing to search in, or for
+        return _searched_empty(where, shape, scalar, out)
+    res = where.empty(n, np.int64)
+    blocks = min(-(-n // THREADS), 4096 if where.gpu else 4)
+    where.launch(_searchsorted_kernel(side == "right"), blocks, THREADS, where.flat(a), where.flat(vs), res)
+    r = where.result(res, shape)
+    if scalar:
+        return int(r[0])
+    return r if out is None else _to_out(out, r)
+
+
+def _searched_empty(where, shape, scalar, out):
+    if scalar:
+        return 0
+    r = np.zeros(shape, np.int64) if where.kind == "numpy" else where.result(_filled(where, math.prod(shape),
+                                                                                      np.int64, 0), shape)
+    return r if out is None else _to_out(out, r)
