@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 from .primitives import block, warp  # noqa: E402  (written in the kernel language: needs the names above)
-from .primitives.algorithms import (plan_reduce, reduce, scan, searchsorted, segmented_reduce,  # noqa: E402
-                                    transform)
+from .primitives.algorithms import (histogram, partition, plan_reduce, reduce, scan, searchsorted,  # noqa: E402
+                                    segmented_reduce, select, transform)
 
-__all__ += ["block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted"]
+__all__ += ["block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted",
+            "select", "partition", "histogram"]

@@ -265,3 +265,32 @@ def test_searchsorted(target, side, rng):
     assert jk.searchsorted(ai[:0], vi, side).tolist() == np.zeros(vi.shape, int).tolist()
     with pytest.raises(ValueError, match="side is 'left' or 'right'"):
         jk.searchsorted(ai, vi, "middle")
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("n", [0, 1, 2049, 30001])
+def test_select_and_partition(target, n, rng):
+    x = rng.integers(-50, 50, n).astype(np.int16)
+    np.testing.assert_array_equal(jk.select(x, lambda v: v > 0), x[x > 0])
+    even = jk.jit(lambda v: v % 2 == 0)
+    p, k = jk.partition(x, even)
+    assert k == (x % 2 == 0).sum()
+    np.testing.assert_array_equal(p, np.concatenate([x[x % 2 == 0], x[x % 2 != 0]]))    # stable both sides
+    m = rng.standard_normal((40, 30)).astype(np.float32)
+    np.testing.assert_array_equal(jk.select(m, lambda v: v < -1), m.ravel()[m.ravel() < -1])
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("bins,rng_range", [(10, None), (7, (-3.0, 2.5)), (1, None), (300, (-1, 1))])
+def test_histogram(target, bins, rng_range, rng):
+    x = rng.standard_normal(40001)
+    x[:5] = [np.nan, -10, 10, 2.5, -3.0]                  # NaN and outside are not counted; edges are
+    xs = x[1:] if rng_range is None else x                 # (NumPy refuses a NaN range)
+    got, edges = jk.histogram(xs, bins, rng_range)
+    want, wedges = np.histogram(xs, bins, rng_range)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(edges, wedges)
+    i = rng.integers(0, 20, 5000).astype(np.int32)
+    np.testing.assert_array_equal(jk.histogram(i, 20, (0, 20))[0], np.histogram(i, 20, (0, 20))[0])
+    with pytest.raises(ValueError, match="positive number of bins"):
+        jk.histogram(xs, 0)

@@ -27,7 +27,8 @@ from .. import (Array, atomic, ballot_sync, bitcast, block, block_dims, blockIdx
 from . import warp as _w
 from .. import types as T
 
-__all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted"]
+__all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted", "select",
+           "partition", "histogram"]
 
 THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
@@ -407,6 +408,40 @@ def _segments_kernel(op, known: bool, has_init: bool, ipt: int):
     return k
 
 
+def _cached_kernel(key, make):
+    k = _KERNELS.get(key)
+    if k is None:
+        k = _KERNELS[key] = make()
+    return k
+
+
+def _flags_kernel(pred):
+    def make():
+        @jit
+        def flags(x, out):
+            _flags_body(x, out, pred)
+        return flags
+    return _cached_kernel(("flags", pred), make)
+
+
+def _scatter_kernel(keep_rest: bool):
+    def make():
+        @jit
+        def scatter(x, flags, pos, out, count):
+            _scatter_body(x, flags, pos, out, count, keep_rest)
+        return scatter
+    return _cached_kernel(("scatter", keep_rest), make)
+
+
+def _histogram_kernel(bins: int):
+    def make():
+        @jit
+        def histogram(x, counts, lo, hi, norm, edges):
+            _histogram_body(x, counts, lo, hi, norm, edges, bins, 1)
+        return histogram
+    return _cached_kernel(("histogram", bins), make)
+
+
 def _transform_kernel_for(fn, arity: int):
     key = ("transform", fn, arity)
     k = _KERNELS.get(key)
@@ -453,6 +488,61 @@ def _searchsorted_kernel(right: bool):
             _searchsorted_body(a, v, out, right)
         k = _KERNELS[key] = searchsorted
     return k
+
+
+@jit
+def _flags_body(x, flags, pred: constexpr):
+    i = grid(1)
+    step = gridsize(1)
+    while i < x.size:
+        flags[i] = int64(1) if pred(x[i]) else int64(0)
+        i += step
+
+
+@jit
+def _scatter_body(x, flags, pos, out, count, keep_rest: constexpr):
+    """Selected items to out[pos[i]]; with keep_rest the others after them, in order (a partition)."""
+    i = grid(1)
+    step = gridsize(1)
+    while i < x.size:
+        if flags[i] != 0:
+            out[pos[i]] = x[i]
+        elif keep_rest:
+            out[count + i - pos[i]] = x[i]
+        i += step
+
+
+@jit
+def _histogram_body(x, counts, lo, hi, norm, edges, bins: constexpr, ipt: constexpr):
+    """NumPy's uniform-bin rule: index from (v - lo) * norm, then corrected against the edges."""
+    h = shared.array(bins, int64)
+    t = threadIdx.x
+    bx, by, bz = block_dims()
+    k = t
+    while k < bins:
+        h[k] = 0
+        k += bx
+    syncthreads()
+    i = grid(1)
+    step = gridsize(1)
+    while i < x.size:
+        v = float(x[i])
+        if v >= lo and v <= hi:
+            b = int64((v - lo) * norm)
+            if b >= bins:
+                b = bins - 1
+            if v < edges[b]:
+                b -= 1
+            elif b < bins - 1 and v >= edges[b + 1]:
+                b += 1
+            atomic.add(h, b, int64(1))
+        i += step
+    syncthreads()
+    k = t
+    while k < bins:
+        if h[k] != 0:
+            atomic.add(counts, k, h[k])
+        k += bx
 
 
 @jit
@@ -1109,3 +1199,97 @@ def _searched_empty(where, shape, scalar, out):
     r = np.zeros(shape, np.int64) if where.kind == "numpy" else where.result(_filled(where, math.prod(shape),
                                                                                       np.int64, 0), shape)
     return r if out is None else _to_out(out, r)
+
+
+def _split(x, pred, keep_rest: bool, stream):
+    predf = _device_fn(pred, "pred")
+    side = _Side(x, stream)
+    n = math.prod(x.shape)
+    dt = _np_dtype(x)
+    if n == 0:
+        return side.result(side.empty(0, dt), (0,)), 0
+    flat = side.flat(x)
+    grid_n = min(-(-n // THREADS), 4096 if side.gpu else 4)
+    flags = side.empty(n, np.int64)
+    side.launch(_flags_kernel(predf), grid_n, THREADS, flat, flags)
+    pos = scan(flags, inclusive=False, stream=stream)     # device flags stay on the device
+    last = _tail(side, pos, flags, n)
+    size = n if keep_rest else last
+    res = side.empty(size, dt)
+    side.launch(_scatter_kernel(keep_rest), grid_n, THREADS, flat, flags, pos, res, np.int64(last))
+    return side.result(res, (size,)), last
+
+
+def _tail(side, pos, flags, n) -> int:
+    """pos[n-1] + flags[n-1]: how many were selected (read back to the host)."""
+    if isinstance(pos, np.ndarray):
+        return int(pos[n - 1] + flags[n - 1])
+    if side.kind in ("cupy", "torch"):
+        return int(pos[n - 1]) + int(flags[n - 1])
+    from ..runtime import driver
+    h = np.empty(2, np.int64)
+    s = _stream_int(side.stream)
+    driver.memcpy_dtoh(h.ctypes.data, pos.ptr + 8 * (n - 1), 8, s)
+    driver.memcpy_dtoh(h[1:].ctypes.data, flags.ptr + 8 * (n - 1), 8, s)
+    driver.stream_synchronize(s)
+    return int(h[0] + h[1])
+
+
+def select(x, pred, stream=None):
+    """The items of ``x`` (flattened) for which ``pred(item)`` is true, in order: stream compaction.
+    The result's length is read back to the host (a synchronisation, as with boolean indexing).
+
+    Example::
+
+        positive = jk.select(x, lambda v: v > 0)"""
+    return _split(x, pred, False, stream)[0]
+
+
+def partition(x, pred, stream=None):
+    """``(items, k)``: ``x`` (flattened) with the items for which ``pred`` holds first and the others
+    after them, both in their original order (stable), and how many held."""
+    return _split(x, pred, True, stream)
+
+
+def histogram(x, bins=10, range=None, stream=None):
+    """``(counts, edges)`` like ``np.histogram`` with ``bins`` equal bins over ``range`` (default: the
+    data's min and max): the last bin includes its right edge, values outside (and NaNs) are not
+    counted.  Counts are int64 in ``x``'s kind of array; edges a float64 NumPy array."""
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"jk.histogram takes a positive number of bins, got {bins!r}")
+    bins = int(bins)
+    side = _Side(x, stream)
+    n = math.prod(x.shape)
+    if range is None:
+        if n == 0:
+            lo, hi = 0.0, 1.0
+        else:
+            lo, hi = float(reduce(x, min, stream=stream)), float(reduce(x, max, stream=stream))
+    else:
+        lo, hi = float(range[0]), float(range[1])
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        raise ValueError(f"jk.histogram: range must be finite with min <= max, got ({lo}, {hi})")
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = _filled(side, bins, np.int64, 0) if side.gpu or side.kind != "numpy" else np.zeros(bins, np.int64)
+    if n:
+        if bins > 4096:
+            raise ValueError("jk.histogram counts in shared memory: at most 4096 bins")
+        dev_edges = _Side(edges, stream)
+        e = edges if not side.gpu else (dev_edges.flat(edges) if side.kind == "numpy" else _like_side(side, edges))
+        grid_n = min(-(-n // THREADS), 1024 if side.gpu else 4)
+        side.launch(_histogram_kernel(bins), grid_n, THREADS, side.flat(x), counts, lo, hi, bins / (hi - lo), e)
+    return side.result(counts, (bins,)), edges
+
+
+def _like_side(side, host: np.ndarray):
+    """A host array copied to the device in ``side``'s kind."""
+    if side.kind == "cupy":
+        import cupy
+        return cupy.asarray(host)
+    if side.kind == "torch":
+        import torch
+        return torch.as_tensor(host, device=side.like.device)
+    from ..runtime.devarray import DeviceBuffer
+    return DeviceBuffer.from_host(host, _stream_int(side.stream))
