@@ -4,8 +4,12 @@ Each is one call from the host over a whole array, built from the block primitiv
 
 - NumPy arrays: copied to the GPU, the result comes back as NumPy (on the CPU simulator where there
   is no GPU, see :func:`jitkit.set_target`);
-- CuPy, PyTorch and other ``__cuda_array_interface__`` device arrays: used in place, and the result
-  is the same kind of array (``out=`` writes into one you pass instead).
+- CuPy and PyTorch arrays: used in place, and the result is the same kind of array (``out=``
+  writes into one you pass instead);
+- other ``__cuda_array_interface__`` arrays (numba's, say): used in place; results come back as
+  jitkit's own ``DeviceBuffer`` (which has ``__cuda_array_interface__`` too).
+
+Also here: ``segmented_reduce``, ``searchsorted``, ``select``, ``partition``, ``histogram``.
 
 ``op`` / ``fn`` is a ``@jk.jit`` function, a lambda or a plain ``def`` jitkit can compile, or a
 well-known operator (``operator.add``, ``min``, ``max``...).  ``stream=`` runs on that stream (any
