@@ -31,34 +31,21 @@ import operator
 import numpy as np
 
 from .. import (Array, atomic, bitcast, block_dims, constexpr, int32, int64, jit, shared, shfl_sync,
-                shfl_up_sync, static_assert, syncthreads, syncwarp, threadIdx, uint8, uint16, uint32, uint64, local)
+                shfl_up_sync, static_assert, syncthreads, uint8, uint16, uint32, uint64, local)
 from . import warp as _w
+from .warp import _mask, _tid
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store", "blocked_to_striped",
            "striped_to_blocked", "radix_sort", "merge_sort", "run_length_decode", "histogram", "adjacent_difference",
            "flag_heads", "flag_tails"]
 
-FULL = 0xFFFFFFFF
+FULL = _w.FULL
 RADIX_BITS = 4
 LANES = 8                              # 16 radix digits, two 16-bit counters per 32-bit word
 SORT_SHARED_BUDGET = 40 * 1024         # bytes the radix sort may take before it packs its counters tighter
 
 
 # ------------------------------------------------------------------ helpers
-@jit
-def _tid(bx: constexpr, by: constexpr, bz: constexpr):
-    """The thread's linear index in the block (x fastest)."""
-    if by == 1 and bz == 1:
-        return threadIdx.x
-    return threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)
-
-
-@jit
-def _mask(n):
-    """The lanes 0..n-1 as a shuffle mask."""
-    return uint32(FULL) if n >= 32 else uint32((int64(1) << n) - 1)
-
-
 @jit
 def _thread_reduce(items, op: constexpr):
     acc = items[0]
@@ -241,41 +228,18 @@ def exclusive_scan(value, op: constexpr, init=None, prefix_op: constexpr = None,
 
 # ------------------------------------------------------------------ load / store / exchange
 @jit
-def _transpose(items, buf, base, nt, tid, to_striped: constexpr):
-    """Blocked <-> striped among ``nt`` threads through ``buf[base:]`` (the caller synchronises)."""
-    n = items.size
-    for k in range(n):
-        buf[_w._pad(base + (tid * n + k if to_striped else k * nt + tid))] = items[k]
-
-
-@jit
-def _untranspose(items, buf, base, nt, tid, to_striped: constexpr):
-    n = items.size
-    for k in range(n):
-        items[k] = buf[_w._pad(base + (k * nt + tid if to_striped else tid * n + k))]
-
-
-@jit
 def _warp_transposed(src, dst, offset, items, default, store: constexpr, bx: constexpr, by: constexpr,
                      bz: constexpr):
     """Blocked items moved warp by warp: each warp reads (writes) its own stretch of the tile
     coalesced, lane-striped, and transposes it through shared memory with warp barriers only."""
-    nt = bx * by * bz
-    n = items.size
     tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
-    buf = shared.array(nt * n + ((nt * n) >> 5), items.dtype)
-    wbase = wid * 32 * n
-    syncwarp(m)                        # this warp's earlier readers of buf are done
+    wbase = offset + wid * 32 * items.size
     if store:
-        _transpose(items, buf, wbase, valid, lane, True)
-        syncwarp(m)
-        _untranspose(items, buf, wbase, valid, lane, True)
-        _w._store_direct(dst, offset + wbase, items, True, valid, lane)
+        _w._warp_exchange(items, True, valid)
+        _w._store_direct(dst, wbase, items, True, valid, lane)
     else:
-        _w._load_direct(src, offset + wbase, items, True, default, valid, lane)
-        _transpose(items, buf, wbase, valid, lane, False)
-        syncwarp(m)
-        _untranspose(items, buf, wbase, valid, lane, False)
+        _w._load_direct(src, wbase, items, True, default, valid, lane)
+        _w._warp_exchange(items, False, valid)
 
 
 @jit
@@ -285,9 +249,10 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
 
     ``method`` says how memory is read for a blocked tile (CUB's load algorithms): ``"direct"``
     reads each thread's run itself; ``"vectorized"`` does so with 16-byte (or 8-byte) loads where the
-    run is aligned and the tile whole (``jk.vector_load``), directly elsewhere; ``"transpose"`` reads striped (coalesced) and exchanges through
-    shared memory with block barriers; ``"warp_transpose"`` does the same within each warp, with
-    warp barriers only.  A striped tile is always read directly (already coalesced)."""
+    run is aligned and the tile whole (``jk.vector_load``), directly elsewhere; ``"transpose"`` reads
+    striped (coalesced) and exchanges through shared memory with block barriers; ``"warp_transpose"``
+    does the same within each warp, with warp barriers only.  A striped tile is always read directly
+    (already coalesced)."""
     bx, by, bz = block_dims()
     nt = bx * by * bz
     tid = _tid(bx, by, bz)
@@ -330,9 +295,9 @@ def _exchange(items, to_striped: constexpr):
     tid = _tid(bx, by, bz)
     buf = shared.array(nt * n + ((nt * n) >> 5), items.dtype)
     syncthreads()
-    _transpose(items, buf, 0, nt, tid, to_striped)
+    _w._transpose(items, buf, 0, nt, tid, to_striped)
     syncthreads()
-    _untranspose(items, buf, 0, nt, tid, to_striped)
+    _w._untranspose(items, buf, 0, nt, tid, to_striped)
 
 
 @jit

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import operator
 
-from .. import (Tuple, block_dims, constexpr, jit, laneid, shared, shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync,
-                static_assert, syncthreads, syncwarp, threadIdx, is_aligned, vector_load)
+from .. import (Tuple, block_dims, constexpr, int64, is_aligned, jit, laneid, shared, shfl_down_sync, shfl_sync,
+                shfl_up_sync, shfl_xor_sync, static_assert, syncthreads, syncwarp, threadIdx, uint32, vector_load)
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "broadcast", "load", "store", "merge_sort"]
 
@@ -73,20 +73,19 @@ def broadcast(value, src_lane):
 
 # ------------------------------------------------------------------ load / store
 @jit
-def _warp_exchange(items, to_striped: constexpr):
-    """Blocked <-> striped among the warp's lanes through this warp's stretch of a block-wide buffer."""
+def _warp_exchange(items, to_striped: constexpr, lanes=32):
+    """Blocked <-> striped among the warp's first ``lanes`` lanes, through this warp's stretch of a
+    block-wide buffer (shared by every warp-level exchange of this item type and direction)."""
     bx, by, bz = block_dims()
     n = items.size
     size = (bx * by * bz + 31) // 32 * 32 * n
     buf = shared.array(size + (size >> 5), items.dtype)
-    tid = threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)
-    base = (tid >> 5) * (32 * n)
-    syncwarp()                         # this warp's earlier readers of buf are done
-    for k in range(n):
-        buf[_pad(base + (laneid * n + k if to_striped else k * 32 + laneid))] = items[k]
-    syncwarp()
-    for k in range(n):
-        items[k] = buf[_pad(base + (k * 32 + laneid if to_striped else laneid * n + k))]
+    base = (_tid(bx, by, bz) >> 5) * (32 * n)
+    m = _mask(lanes)
+    syncwarp(m)                        # this warp's earlier readers of buf are done
+    _transpose(items, buf, base, lanes, laneid, to_striped)
+    syncwarp(m)
+    _untranspose(items, buf, base, lanes, laneid, to_striped)
 
 
 @jit
@@ -129,7 +128,7 @@ def merge_sort(keys, less: constexpr = operator.lt, values=None):
     bx, by, bz = block_dims()
     n = keys.size
     size = (bx * by * bz + 31) // 32 * 32 * n
-    base = ((threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)) >> 5) * (32 * n)
+    base = (_tid(bx, by, bz) >> 5) * (32 * n)
     kbuf = shared.array(size, keys.dtype)
     if values is not None:
         vbuf = shared.array(size, values.dtype)
@@ -252,6 +251,36 @@ def _get(buf, i):
 def _pad(i):
     """Index into a tile buffer with one spare slot per 32, so blocked rows hit distinct banks."""
     return i + (i >> 5)
+
+
+@jit
+def _tid(bx: constexpr, by: constexpr, bz: constexpr):
+    """The thread's linear index in the block (x fastest)."""
+    if by == 1 and bz == 1:
+        return threadIdx.x
+    return threadIdx.x + threadIdx.y * bx + threadIdx.z * (bx * by)
+
+
+@jit
+def _mask(n):
+    """The lanes 0..n-1 as a shuffle mask."""
+    return uint32(FULL) if n >= 32 else uint32((int64(1) << n) - 1)
+
+
+@jit
+def _transpose(items, buf, base, nt, tid, to_striped: constexpr):
+    """Blocked <-> striped among ``nt`` threads through ``buf[base:]``: this thread's items in (the
+    caller synchronises before :func:`_untranspose` takes them out)."""
+    n = items.size
+    for k in range(n):
+        buf[_pad(base + (tid * n + k if to_striped else k * nt + tid))] = items[k]
+
+
+@jit
+def _untranspose(items, buf, base, nt, tid, to_striped: constexpr):
+    n = items.size
+    for k in range(n):
+        items[k] = buf[_pad(base + (k * nt + tid if to_striped else tid * n + k))]
 
 
 @jit
