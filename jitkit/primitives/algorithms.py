@@ -334,23 +334,28 @@ def _scan_single_pass(x, out, status, counter, first_id, epoch, init, ident, op:
 
 
 _KERNELS: dict = {}
-_RUNNING: dict = {}
+
+
+def _cached(key, make):
+    """One @jit function per key, made once: the per-op kernels and callbacks below capture every
+    compile-time value, so a launch passes arrays and scalars only (the dispatcher's fast path)."""
+    k = _KERNELS.get(key)
+    if k is None:
+        k = _KERNELS[key] = make()
+    return k
 
 
 def _running_op(op):
-    f = _RUNNING.get(op)
-    if f is None:
+    def make():
         @jit
         def running(aggregate, state):
             return _carry(aggregate, state, op)
-        f = _RUNNING[op] = running
-    return f
+        return running
+    return _cached(("running", op), make)
 
 
 def _single_pass_kernel(op, has_init: bool, inclusive: bool, ipt: int):
-    key = ("scan1", op, has_init, inclusive, ipt)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def reversed_op(a, b):
             return op(b, a)
@@ -367,56 +372,42 @@ def _single_pass_kernel(op, has_init: bool, inclusive: bool, ipt: int):
         def scan_single_pass(x, out, status, counter, first_id, epoch, init, ident):
             _scan_single_pass(x, out, status, counter, first_id, epoch, init, ident, op, look, first, has_init,
                               inclusive, ipt)
-        k = _KERNELS[key] = scan_single_pass
-    return k
+        return scan_single_pass
+    return _cached(("scan1", op, has_init, inclusive, ipt), make)
 
 
 def _scan_kernel(op, has_init: bool, inclusive: bool, ipt: int):
-    key = ("scan", op, has_init, inclusive, ipt)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         running = _running_op(op)
 
         @jit
         def scan_segments(x, out, seg, seeds, init, ident):
             _scan_body(x, out, seg, seeds, init, op, running, ident, has_init, inclusive, ipt)
-        k = _KERNELS[key] = scan_segments
-    return k
+        return scan_segments
+    return _cached(("scan", op, has_init, inclusive, ipt), make)
 
 
 def _reduce_kernel(op, known: bool, has_init: bool, ipt: int):
-    """The reduce kernel for one op and mode: everything compile-time is captured, so a launch passes
-    arrays and scalars only (the dispatcher's fast path)."""
-    key = ("reduce", op, known, has_init, ipt)
-    k = _KERNELS.get(key)
-    if k is None:
+    """The reduce kernel for one op and mode."""
+    def make():
         flag_op = _flag_op(op)
 
         @jit
         def reduce_segments(x, out, seg, ident, init):
             _reduce_body(x, out, seg, op, flag_op, ident, known, init, has_init, ipt)
-        k = _KERNELS[key] = reduce_segments
-    return k
+        return reduce_segments
+    return _cached(("reduce", op, known, has_init, ipt), make)
 
 
 def _segments_kernel(op, known: bool, has_init: bool, ipt: int):
-    key = ("segments", op, known, has_init, ipt)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         flag_op = _flag_op(op)
 
         @jit
         def reduce_segments(x, offsets, out, ident, init):
             _segments_body(x, offsets, out, op, flag_op, ident, known, init, has_init, ipt)
-        k = _KERNELS[key] = reduce_segments
-    return k
-
-
-def _cached_kernel(key, make):
-    k = _KERNELS.get(key)
-    if k is None:
-        k = _KERNELS[key] = make()
-    return k
+        return reduce_segments
+    return _cached(("segments", op, known, has_init, ipt), make)
 
 
 def _flags_kernel(pred):
@@ -425,7 +416,7 @@ def _flags_kernel(pred):
         def flags(x, out):
             _flags_body(x, out, pred)
         return flags
-    return _cached_kernel(("flags", pred), make)
+    return _cached(("flags", pred), make)
 
 
 def _scatter_kernel(keep_rest: bool):
@@ -434,27 +425,25 @@ def _scatter_kernel(keep_rest: bool):
         def scatter(x, flags, pos, out, count):
             _scatter_body(x, flags, pos, out, count, keep_rest)
         return scatter
-    return _cached_kernel(("scatter", keep_rest), make)
+    return _cached(("scatter", keep_rest), make)
 
 
 def _histogram_kernel(bins: int):
     def make():
         @jit
         def histogram(x, counts, lo, hi, norm, edges):
-            _histogram_body(x, counts, lo, hi, norm, edges, bins, 1)
+            _histogram_body(x, counts, lo, hi, norm, edges, bins)
         return histogram
-    return _cached_kernel(("histogram", bins), make)
+    return _cached(("histogram", bins), make)
 
 
 def _transform_kernel_for(fn, arity: int):
-    key = ("transform", fn, arity)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def transform(out, a, b, c):
             _transform_body(out, fn, a, b, c, arity)
-        k = _KERNELS[key] = transform
-    return k
+        return transform
+    return _cached(("transform", fn, arity), make)
 
 
 @jit
@@ -484,14 +473,12 @@ def _searchsorted_body(a, v, out, right: constexpr):
 
 
 def _searchsorted_kernel(right: bool):
-    key = ("searchsorted", right)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def searchsorted(a, v, out):
             _searchsorted_body(a, v, out, right)
-        k = _KERNELS[key] = searchsorted
-    return k
+        return searchsorted
+    return _cached(("searchsorted", right), make)
 
 
 @jit
@@ -517,7 +504,7 @@ def _scatter_body(x, flags, pos, out, count, keep_rest: constexpr):
 
 
 @jit
-def _histogram_body(x, counts, lo, hi, norm, edges, bins: constexpr, ipt: constexpr):
+def _histogram_body(x, counts, lo, hi, norm, edges, bins: constexpr):
     """NumPy's uniform-bin rule: index from (v - lo) * norm, then corrected against the edges."""
     h = shared.array(bins, int64)
     t = threadIdx.x
@@ -571,18 +558,14 @@ def _transform_body(out, fn: constexpr, a, b, c, arity: constexpr):
 
 
 # ------------------------------------------------------------------ host side
-_FLAG_OPS: dict = {}
-
-
 def _flag_op(op):
     """The (has, value) combiner of ``op``, a @jit function (one per op)."""
-    f = _FLAG_OPS.get(op)
-    if f is None:
+    def make():
         @jit
         def flagged(a, b):
             return _flagged(a, b, op)
-        f = _FLAG_OPS[op] = flagged
-    return f
+        return flagged
+    return _cached(("flagged", op), make)
 
 
 _JITTED: dict = {}
@@ -738,6 +721,26 @@ def _identity(kind: str, dtype: np.dtype):
 _RESULT_TYPES: dict = {}
 
 
+def _accumulator(opf, dt, init, what: str):
+    """(accumulator dtype, identity kind or None, identity value or 0): the accumulator has the type
+    of ``op(init or x, x)``, as in a kernel."""
+    xt = T.scalar_from_dtype(dt)
+    acc = _result_type(opf, _scalar_type(init) if init is not None else xt, xt)
+    if not isinstance(acc, T.Scalar):
+        raise TypeError(f"{what}: op({xt}, {xt}) gives {acc}; it must give a scalar")
+    kind = _IDENTITY.get(opf)
+    acc = acc.dtype
+    return acc, kind, (_identity(kind, acc) if kind else acc.type(0))
+
+
+def _segments(side, n: int, tile: int):
+    """(segment length, blocks): n items cut into runs of whole tiles, about one per block slot."""
+    tiles = max(1, -(-n // tile))
+    per = -(-tiles // min(_max_blocks(side), tiles))
+    seg = per * tile
+    return seg, max(1, -(-n // seg))
+
+
 def _result_type(fn, *types) -> T.Type:
     """The type ``fn`` returns for arguments of ``types`` (typed, not compiled; remembered)."""
     key = (fn, types)
@@ -781,28 +784,15 @@ class ReducePlan:
 
     def __init__(self, x, op=operator.add, init=None, stream=None):
         self.op = _device_fn(op, "op")
-        self.kind = _IDENTITY.get(self.op)
         self.side = _Side(x, stream)
         self.dtype = _np_dtype(x)
         self.n = math.prod(x.shape)
-        xt = T.scalar_from_dtype(self.dtype)
-        acc = _result_type(self.op, _scalar_type(init) if init is not None else xt, xt)
-        if not isinstance(acc, T.Scalar) or acc.is_complex and self.kind in ("min", "max"):
-            raise TypeError(f"jk.reduce: op({xt}, {xt}) gives {acc}; it must give a real or complex scalar")
-        self.acc = acc.dtype
+        self.acc, self.kind, self.ident = _accumulator(self.op, self.dtype, init, "jk.reduce")
+        if self.acc.kind == "c" and self.kind in ("min", "max"):
+            raise TypeError(f"jk.reduce: {self.acc} values have no order for min/max")
         self.init = None if init is None else self.acc.type(init)
-        self.ident = _identity(self.kind, self.acc) if self.kind else self.acc.type(0)
         self.ipt = _items_per_thread(self.dtype)
-        tile = THREADS * self.ipt
-        if self.side.gpu:
-            from ..runtime import driver
-            blocks = driver.current_device().limits["multiprocessors"] * 8
-        else:
-            blocks = 4                          # the simulator: few blocks, the same code paths
-        tiles = max(1, -(-self.n // tile))
-        per = -(-tiles // min(blocks, tiles))
-        self.seg = per * tile
-        self.blocks = max(1, -(-self.n // self.seg))
+        self.seg, self.blocks = _segments(self.side, self.n, THREADS * self.ipt)
         self.partials = self.side.empty(self.blocks, self.acc) if self.blocks > 1 else None
         known = self.kind is not None
         self.first = _reduce_kernel(self.op, known, False, self.ipt)
@@ -846,7 +836,9 @@ class ReducePlan:
 
 
 def _filled(side, n, dtype, v):
-    """n items of dtype equal to v, on the device side."""
+    """n items of dtype equal to v, on this side (NumPy on the simulator)."""
+    if not side.gpu:
+        return np.full(n, v, dtype)
     if side.kind in ("cupy", "torch"):
         res = side.empty(n, dtype)
         res[...] = v
@@ -930,21 +922,18 @@ def _reduce_axis(x, op, init, axis, out, stream):
     shape = tuple(moved.shape[:-1])
     rows, n = math.prod(shape), int(moved.shape[-1])
     opf = _device_fn(op, "op")
-    kind = _IDENTITY.get(op)
     dt = _np_dtype(x)
-    xt = T.scalar_from_dtype(dt)
-    acc = _result_type(opf, _scalar_type(init) if init is not None else xt, xt).dtype
+    acc, kind, ident = _accumulator(opf, dt, init, "jk.reduce")
     if n == 0 or rows == 0:
         if init is None and kind not in ("zero", "one", "ones"):
             raise ValueError("jk.reduce of an empty axis needs init= (op has no identity)")
-        v = acc.type(init) if init is not None else _identity(kind, acc)
+        v = acc.type(init) if init is not None else ident
         if side.kind == "numpy":
             return _to_out(out, np.full(shape, v, acc))
         res = _filled(side, rows, acc, v)
         return res.reshape(shape) if out is None else _to_out(out, res.reshape(shape))
     flat = side.flat(moved)
     res = side.empty(rows, acc)
-    ident = _identity(kind, acc) if kind else acc.type(0)
     has_init = init is not None
     side.launch(_reduce_kernel(opf, kind is not None, has_init, _items_per_thread(dt)), rows, THREADS, flat, res,
                 n, ident, acc.type(init) if has_init else ident)
@@ -1036,21 +1025,15 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
         c = jk.scan(x)                                  # like np.cumsum, in x's type
         e = jk.scan(x, max, inclusive=False, init=-np.inf)"""
     opf = _device_fn(op, "op")
-    kind = _IDENTITY.get(opf)
     side = _Side(x, stream)
     dt = _np_dtype(x)
-    xt = T.scalar_from_dtype(dt)
-    acc_t = _result_type(opf, _scalar_type(init) if init is not None else xt, xt)
-    if not isinstance(acc_t, T.Scalar):
-        raise TypeError(f"jk.scan: op({xt}, {xt}) gives {acc_t}; it must give a scalar")
-    acc = acc_t.dtype
+    acc, kind, ident = _accumulator(opf, dt, init, "jk.scan")
     if init is None and not inclusive:
         if kind not in ("zero", "one", "ones"):
             raise ValueError("an exclusive jk.scan needs init= (op has no identity)")
-        init = _identity(kind, acc)
+        init = ident
     has_init = init is not None
     init_v = acc.type(init) if has_init else acc.type(0)
-    ident = _identity(kind, acc) if kind else acc.type(0)
     shape = tuple(x.shape)
     n = math.prod(shape)
     if out is not None and tuple(out.shape) != shape:
@@ -1058,22 +1041,16 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     if out is not None and side.kind != "numpy" and not _contiguous(out):
         raise ValueError("out= must be a contiguous array")
     res = side.empty(n, acc) if out is None or side.kind == "numpy" else out.reshape(-1)
+    ipt = _items_per_thread(acc, 32)         # 8 float32: 64 registers (16 took 124, halving occupancy)
     if n and side.gpu and acc.itemsize == 4 and acc.kind in "iuf":
         flat = side.flat(x)
-        ipt = _items_per_thread(acc, 32)
         st = _LookBack.get(side, n, THREADS * ipt)
         first_id, epoch = st.next()
         side.launch(_single_pass_kernel(opf, has_init, inclusive, ipt), st.tiles, THREADS, flat, res, st.status,
                     st.counter, first_id, epoch, init_v, ident)
     elif n:
         flat = side.flat(x)
-        ipt = _items_per_thread(acc, 32)     # 8 float32: 64 registers (16 took 124, halving occupancy)
-        tile = THREADS * ipt
-        tiles = -(-n // tile)
-        blocks_max = _max_blocks(side)
-        per = -(-tiles // min(blocks_max, tiles))
-        seg = per * tile
-        blocks = -(-n // seg)
+        seg, blocks = _segments(side, n, THREADS * ipt)
         scan_k = _scan_kernel(opf, has_init, inclusive, ipt)
         if blocks == 1:
             side.launch(scan_k, 1, THREADS, flat, res, seg, res, init_v, ident)
@@ -1146,9 +1123,9 @@ def segmented_reduce(x, offsets, op=operator.add, init=None, out=None, stream=No
 
         sums = jk.segmented_reduce(values, np.array([0, 3, 3, 10]))   # three segments, one empty"""
     opf = _device_fn(op, "op")
-    kind = _IDENTITY.get(opf)
     side = _Side(x, stream)
     dt = _np_dtype(x)
+    acc, kind, ident = _accumulator(opf, dt, init, "jk.segmented_reduce")
     odt = _np_dtype(offsets)
     if odt.kind not in "iu":
         raise TypeError(f"jk.segmented_reduce: offsets must be integers, got {odt}")
@@ -1156,12 +1133,9 @@ def segmented_reduce(x, offsets, op=operator.add, init=None, out=None, stream=No
         raise ValueError("jk.segmented_reduce: offsets is a 1-d array of at least one item")
     if init is None and kind is None:
         raise ValueError("jk.segmented_reduce with this op needs init= (for empty segments: the op has no identity)")
-    xt = T.scalar_from_dtype(dt)
-    acc = _result_type(opf, _scalar_type(init) if init is not None else xt, xt).dtype
     m = offsets.shape[0] - 1
     res = side.empty(m, acc)
     if m:
-        ident = _identity(kind, acc) if kind else acc.type(0)
         has_init = init is not None
         flat = side.flat(x) if math.prod(x.shape) else side.empty(1, dt)
         k = _segments_kernel(opf, kind is not None, has_init, _items_per_thread(dt))
@@ -1276,19 +1250,20 @@ def histogram(x, bins=10, range=None, stream=None):
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
-    counts = _filled(side, bins, np.int64, 0) if side.gpu or side.kind != "numpy" else np.zeros(bins, np.int64)
+    counts = _filled(side, bins, np.int64, 0)
     if n:
         if bins > 4096:
             raise ValueError("jk.histogram counts in shared memory: at most 4096 bins")
-        dev_edges = _Side(edges, stream)
-        e = edges if not side.gpu else (dev_edges.flat(edges) if side.kind == "numpy" else _like_side(side, edges))
+        e = _like_side(side, edges)
         grid_n = min(-(-n // THREADS), 1024 if side.gpu else 4)
         side.launch(_histogram_kernel(bins), grid_n, THREADS, side.flat(x), counts, lo, hi, bins / (hi - lo), e)
     return side.result(counts, (bins,)), edges
 
 
 def _like_side(side, host: np.ndarray):
-    """A host array copied to the device in ``side``'s kind."""
+    """A host array copied to the device in ``side``'s kind (as it is on the simulator)."""
+    if not side.gpu:
+        return host
     if side.kind == "cupy":
         import cupy
         return cupy.asarray(host)
