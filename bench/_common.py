@@ -31,6 +31,24 @@ def interleaved_us(fns: dict, n=5000, rounds=9, sync=None) -> dict:
     return {k: (statistics.median(v), min(v), max(v)) for k, v in samples.items()}
 
 
+def cuda_event_ms(fn, reps=30) -> float:
+    """Median milliseconds of ``fn()`` between two CUDA events (CuPy's), after 3 warm-up calls; the
+    host time of a call counts where the GPU waits for it."""
+    import cupy
+    for _ in range(3):
+        fn()
+    cupy.cuda.runtime.deviceSynchronize()
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, stop))
+    return statistics.median(times)
+
+
 def run_python(code: str, env=None, runs=5) -> list:
     """Run ``code`` in fresh interpreters; each prints one float (seconds)."""
     import tempfile

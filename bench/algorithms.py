@@ -15,32 +15,15 @@ Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py``.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _common import device_name  # noqa: E402
+from _common import cuda_event_ms, device_name  # noqa: E402
 
 import jitkit as jk  # noqa: E402
-
-
-def _time_ms(fn, reps=30):
-    import cupy
-    for _ in range(3):
-        fn()
-    cupy.cuda.runtime.deviceSynchronize()
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return statistics.median(times)
 
 
 def main():
@@ -57,20 +40,20 @@ def main():
         got, want = float(jk.reduce(x)), float(x.astype(cupy.float64).sum())
         assert abs(got - want) <= 1e-4 * float(cupy.abs(x).sum()), (got, want)
         assert float(jk.reduce(x, max)) == float(x.max())
-        tj = _time_ms(lambda: jk.reduce(x))
-        tc = _time_ms(lambda: x.sum())
-        tt = _time_ms(lambda: t.sum())
+        tj = cuda_event_ms(lambda: jk.reduce(x))
+        tc = cuda_event_ms(lambda: x.sum())
+        tt = cuda_event_ms(lambda: t.sum())
         print(f"| reduce f32 sum | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {4 * n / tj / 1e6:.0f} | "
               f"{tc / tj:.2f}x |")
-        tj = _time_ms(lambda: jk.reduce(x, max))
-        tc = _time_ms(lambda: x.max())
-        tt = _time_ms(lambda: t.max())
+        tj = cuda_event_ms(lambda: jk.reduce(x, max))
+        tc = cuda_event_ms(lambda: x.max())
+        tt = cuda_event_ms(lambda: t.max())
         print(f"| reduce f32 max | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {4 * n / tj / 1e6:.0f} | "
               f"{tc / tj:.2f}x |")
         if logn <= 24:
             lam = lambda a, b: a if a > b else b   # noqa: E731  (a custom op, not known to commute)
             assert float(jk.reduce(x, lam)) == float(x.max())
-            tj = _time_ms(lambda: jk.reduce(x, lam))
+            tj = cuda_event_ms(lambda: jk.reduce(x, lam))
             print(f"| reduce f32, lambda max (in-order path) | 2^{logn} | {tj:.4f} | {tc:.4f} | | "
                   f"{4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
         xs = cupy.asarray(rng.integers(0, 3, n).astype(np.float32))   # running sums exact up to 2^24
@@ -80,17 +63,17 @@ def main():
         exact = ref <= 2 ** 24
         assert bool((got[exact] == ref[exact]).all())
         assert float(cupy.abs(got - ref).max()) <= 1e-4 * float(ref[-1])
-        tj = _time_ms(lambda: jk.scan(xs))
-        tc = _time_ms(lambda: cupy.cumsum(xs))
-        tt = _time_ms(lambda: torch.cumsum(ts, 0))
+        tj = cuda_event_ms(lambda: jk.scan(xs))
+        tc = cuda_event_ms(lambda: cupy.cumsum(xs))
+        tt = cuda_event_ms(lambda: torch.cumsum(ts, 0))
         print(f"| inclusive scan f32 (r+w) | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {8 * n / tj / 1e6:.0f} | "
               f"{tc / tj:.2f}x |")
         del xs, ts
         y = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
         saxpy = lambda a, b: a * 2 + b   # noqa: E731
         assert bool((jk.transform(saxpy, x, y) == x * 2 + y).all())
-        tj = _time_ms(lambda: jk.transform(saxpy, x, y))
-        tc = _time_ms(lambda: x * 2 + y)
+        tj = cuda_event_ms(lambda: jk.transform(saxpy, x, y))
+        tc = cuda_event_ms(lambda: x * 2 + y)
         print(f"| transform a*2+b f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | | {12 * n / tj / 1e6:.0f} | "
               f"{tc / tj:.2f}x |")
         del x, y, t

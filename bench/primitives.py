@@ -12,13 +12,12 @@ Run on a GPU machine: ``PYTHONPATH=. python bench/primitives.py``.
 from __future__ import annotations
 
 import operator
-import statistics
 import sys
 
 import numpy as np
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _common import device_name  # noqa: E402
+from _common import cuda_event_ms, device_name  # noqa: E402
 
 import jitkit as jk  # noqa: E402
 
@@ -128,22 +127,6 @@ def jk_msort(x, out):
     jk.block.store(out, base, items)
 
 
-def _time_ms(fn, reps=30):
-    import cupy
-    for _ in range(3):
-        fn()
-    cupy.cuda.runtime.deviceSynchronize()
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return statistics.median(times)
-
-
 def main():
     import cupy
     n = 1 << 26
@@ -189,7 +172,7 @@ def main():
              lambda: cub["scanvec"]((nb,), (THREADS,), (xf, outf)), 8 * n),
             ("block merge sort u32 (operator.lt)", lambda: jk_msort[nb, THREADS](xu, outu),
              lambda: cub["msort"]((nb,), (THREADS,), (xu, outu)), 8 * n)):
-        tj, tc = _time_ms(jfn), _time_ms(cfn)
+        tj, tc = cuda_event_ms(jfn), cuda_event_ms(cfn)
         rows.append((name, tj, tc, nbytes / tj / 1e6, nbytes / tc / 1e6, tc / tj))
     print(f"device: {device_name()}; n = 2^26, {THREADS} threads x {IPT} items per thread, median of 30")
     print("| kernel | jitkit ms | CUB ms | jitkit GB/s | CUB GB/s | jitkit speed / CUB |")
