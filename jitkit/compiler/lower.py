@@ -28,13 +28,13 @@ I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType
 class ModuleLowering:
     """Builds one NVVM IR module holding a kernel and every function it calls."""
 
-    def __init__(self, name: str, options: dict | None = None):
+    def __init__(self, name: str, options: dict | None = None, block: tuple | None = None):
         self.module = ir.Module(name)
         self.module.triple = TRIPLE
         self.module.data_layout = DATALAYOUT
         self.functions: dict = {}   # tir.Function -> ir.Function
         self.declared: dict = {}    # external / helper name -> ir.Function
-        self.block: tuple | None = None   # the kernel's one block shape, where it was specialised on it
+        self.block = tuple(block) if block is not None else None   # the one block shape it was specialised for
         options = options or {}
         self.debug = bool(options.get("debug"))
         self.lineinfo = self.debug or bool(options.get("lineinfo"))
@@ -518,10 +518,15 @@ class FunctionLowering:
     def expr_Load(self, e: tir.Load):
         ptr = self.element_ptr(e.array, e.indices, e)
         if isinstance(ptr.type.pointee, ir.HalfType):
-            return _half_bits(self.b, self.b.load(_as_i16(self.b, ptr), align=2), ptr.type.pointee)
-        v = self.b.load(ptr, align=e.type.itemsize)
-        if e.type.is_bool:
-            return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
+            ptr = _as_i16(self.b, ptr)
+        return self._from_memory(self.b.load(ptr, align=e.type.itemsize), e.type)
+
+    def _from_memory(self, v, ty: T.Scalar):
+        """An element as loaded (bool as i8, float16 as i16: see _half_bits) as a register value."""
+        if ty.is_bool:
+            return self.b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+        if ty.bits == 16 and ty.is_float and not ty.is_bf16:
+            return _half_bits(self.b, v, ir.HalfType())
         return v
 
     def expr_SubArray(self, e: tir.SubArray):
@@ -770,12 +775,7 @@ class FunctionLowering:
                       align=n * dt.itemsize)
         out = ir.Constant(value_type(e.type), ir.Undefined)
         for k in range(n):
-            x = b.extract_element(vec, ir.Constant(I32, k))
-            if elem is I16 and isinstance(ptr.type.pointee, ir.HalfType):
-                x = _half_bits(b, x, ptr.type.pointee)
-            elif dt.is_bool:
-                x = b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
-            out = b.insert_value(out, x, k)
+            out = b.insert_value(out, self._from_memory(b.extract_element(vec, ir.Constant(I32, k)), dt), k)
         return out
 
     def expr_Call(self, e: tir.Call):
@@ -874,7 +874,6 @@ def lower_kernel(func: tir.Function, options: dict | None = None, block: tuple |
     """The NVVM IR module (``.module``) of kernel ``func`` and every device function it calls, with the
     debug check sites (``.sites``) when ``options["debug"]``.  ``block``: the one block shape the
     kernel was specialised for (declared as its required launch shape)."""
-    ml = ModuleLowering(func.name, options)
-    ml.block = tuple(block) if block is not None else None
+    ml = ModuleLowering(func.name, options, block)
     ml.kernel(func)
     return ml
