@@ -162,6 +162,15 @@ grid_sync = _Intrinsic("grid_sync", "grid_sync(): wait until every thread of the
                                     "(the kernel is then launched cooperatively; the grid must fit on the GPU at once)")
 __all__ += ["grid_sync"]
 
+_BIT_DOCS = {
+    "popc": "popc(x): the number of set bits of integer x (int32)",
+    "clz": "clz(x): the number of leading zero bits of integer x in its type's width (int32)",
+    "ffs": "ffs(x): the position of x's lowest set bit counting from 1, or 0 when x is 0 (int32)",
+    "brev": "brev(x): x with its bits in reverse order (x's type)",
+}
+popc, clz, ffs, brev = (_Intrinsic(n, d) for n, d in _BIT_DOCS.items())
+__all__ += list(_BIT_DOCS)
+
 
 asm = _Intrinsic("asm", "asm(ptx, constraints, result_type, *args, sim=None): inline PTX, e.g. "
                         "asm('add.s32 $0, $1, $2;', '=r,r,r', jk.int32, a, b); sim is a NumPy function "

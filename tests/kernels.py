@@ -726,6 +726,40 @@ case("warp-activemask-lanemask-fences", lane_masks, lambda r: [poison((3 * 48, 2
      _lane_masks_ref, launch=lambda a: (3, 48))
 
 
+# ------------------------------------------------------------------ bit intrinsics
+@jk.jit
+def bit_ops(x, counts, rev):
+    i = jk.grid(1)
+    if i < x.size:
+        counts[i, 0] = jk.popc(x[i])
+        counts[i, 1] = jk.clz(x[i])
+        counts[i, 2] = jk.ffs(x[i])
+        rev[i] = jk.brev(x[i])
+
+
+def _bits_ref(a):
+    x = a[0]
+    w = x.dtype.itemsize * 8
+    u = [int(v) & ((1 << w) - 1) for v in x]
+    popc = [bin(v).count("1") for v in u]
+    clz = [w - v.bit_length() for v in u]
+    ffs = [(v & -v).bit_length() for v in u]
+    rev = np.array([int(format(v, f"0{w}b")[::-1], 2) for v in u], np.uint64).astype(f"u{w // 8}").view(x.dtype)
+    return [np.stack([popc, clz, ffs], axis=1), rev]
+
+
+def _bits_input(r, t, n):
+    info = np.iinfo(t)
+    x = r.integers(info.min, info.max, n, dtype=t, endpoint=True)
+    x[:4] = [0, info.max, info.min, 1]
+    return x
+
+
+for _t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64):
+    case(f"bit-intrinsics-{np.dtype(_t).name}", bit_ops,
+         lambda r, t=_t: [_bits_input(r, t, 301), poison((301, 3), np.int32), poison(301, t)], (1, 2), _bits_ref)
+
+
 # ------------------------------------------------------------------ atomics
 NBINS = 13
 

@@ -413,6 +413,11 @@ def b_assert_message(x):
     assert x[0] > 0, x[1]  # ERR
 
 
+@bad((F32,), TypingError, "jitkit.popc\\(\\) takes an integer, got float32")
+def b_popc_float(x):
+    x[0] = jk.popc(x[1])  # ERR
+
+
 def _marker_line(fn, marker="# ERR"):
     lines, start = inspect.getsourcelines(fn)
     for k, text in enumerate(lines):

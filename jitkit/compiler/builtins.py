@@ -395,6 +395,18 @@ def _operator(kind, op):
     return rule
 
 
+def _bits(name):
+    def rule(typer, node, args, kwargs):
+        what = f"jitkit.{name}()"
+        _plain_call(typer, node, args, kwargs, what, 1)
+        x = args[0]
+        if not x.type.is_int:
+            raise typer.err(TypingError, f"{what} takes an integer, got {x.type}", node,
+                            "for a float's bits use jk.bitcast(x, jk.uint32) first")
+        return tir.Op(x.type if name == "brev" else T.int32, typer.loc(node), f"bits.{name}", [x])
+    return rule
+
+
 def _grid_sync(typer, node, args, kwargs):
     _plain_call(typer, node, args, kwargs, "jitkit.grid_sync()", 0)
     typer.cooperative = True
@@ -420,6 +432,7 @@ def _build():
         I.match_any_sync: _match("match_any_sync"), I.match_all_sync: _match("match_all_sync"),
         I.activemask: _nullary("activemask", T.uint32), I.lanemask_lt: _nullary("lanemask_lt", T.uint32),
         I.grid_sync: _grid_sync,
+        I.popc: _bits("popc"), I.clz: _bits("clz"), I.ffs: _bits("ffs"), I.brev: _bits("brev"),
         I.threadfence: _nullary("threadfence", T.none), I.threadfence_block: _nullary("threadfence_block", T.none),
     }
     for fn, (kind, op) in _OPERATOR_FUNCS.items():

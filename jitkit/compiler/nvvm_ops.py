@@ -407,6 +407,8 @@ def lower_op(fl, e, args):
         return None
     if name.startswith("warp."):
         return _warp(fl, name[5:], e, args)
+    if name.startswith("bits."):
+        return _bits(fl, name[5:], args[0])
     if name == "bitcast":
         x, = args
         return x if x.type == value_type(e.type) else b.bitcast(x, value_type(e.type))
@@ -427,6 +429,25 @@ def lower_op(fl, e, args):
     if name.startswith(("complex.", "cmath.")):
         return _complex_op(fl, name, e, args)
     raise CompileError(f"internal error: no NVVM lowering for operation {name!r}", e.loc)
+
+
+def _bits(fl, name, x):
+    """popc / clz / ffs (int32) and brev (same type) of an integer through LLVM's bit intrinsics."""
+    b = fl.b
+    ty = x.type
+    if name == "brev":
+        return b.call(fl.ml.declare(f"llvm.bitreverse.i{ty.width}", ty, [ty]), [x])
+    if name == "popc":
+        r = b.call(fl.ml.declare(f"llvm.ctpop.i{ty.width}", ty, [ty]), [x])
+    elif name == "clz":
+        r = b.call(fl.ml.declare(f"llvm.ctlz.i{ty.width}", ty, [ty, I1]), [x, ir.Constant(I1, 0)])
+    else:   # ffs: trailing zeros + 1, and 0 for 0
+        tz = b.call(fl.ml.declare(f"llvm.cttz.i{ty.width}", ty, [ty, I1]), [x, ir.Constant(I1, 0)])
+        r = b.select(b.icmp_unsigned("==", x, ir.Constant(ty, 0)), ir.Constant(ty, 0),
+                     b.add(tz, ir.Constant(ty, 1)))
+    if ty.width == 32:
+        return r
+    return b.trunc(r, I32) if ty.width > 32 else b.zext(r, I32)
 
 
 def _grid_sync(fl):

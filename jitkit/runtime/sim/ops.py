@@ -139,6 +139,8 @@ def lower_op(ex, e, args):
         return None
     if name.startswith("warp."):
         return _warp(ex, name[5:], e, args)
+    if name.startswith("bits."):
+        return _bits(name[5:], e.args[0].type.dtype, args[0])
     if name == "bitcast":
         return np.ascontiguousarray(args[0], e.args[0].type.dtype).view(e.type.dtype)
     if name in ("threadfence", "threadfence_block"):
@@ -195,6 +197,36 @@ def _math(fname, e, args):
     if fname in _NP_MATH:
         return np.asarray(_NP_MATH[fname](*[np.asarray(a, dt) for a in args])).astype(dt)
     return _vectorised(_PY_MATH[fname], dt)(*args)
+
+
+_POPC8 = np.array([bin(i).count("1") for i in range(256)], np.int32)
+
+
+def _bits(name, dt, x):
+    """popc / clz / ffs / brev of an integer array of dtype ``dt``, on its unsigned bits."""
+    nbytes = dt.itemsize
+    u = np.ascontiguousarray(x, dt).view(f"u{nbytes}").astype(np.uint64)
+    width = 8 * nbytes
+    byte = [((u >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.intp) for k in range(nbytes)]
+    if name == "popc":
+        return sum(_POPC8[v] for v in byte).astype(np.int32)
+    if name == "brev":
+        r = np.zeros_like(u)
+        for k in range(width):
+            r |= ((u >> np.uint64(k)) & np.uint64(1)) << np.uint64(width - 1 - k)
+        return r.astype(f"u{nbytes}").view(dt)
+    low = u & (~u + np.uint64(1))                        # the lowest set bit alone
+    if name == "ffs":
+        return np.where(u == 0, 0, _bits("popc", np.dtype(np.uint64), low - np.uint64(1)) + 1).astype(np.int32)
+    n = np.zeros(u.shape, np.int32)                      # clz: halve the window while its top half is empty
+    v = u.copy()
+    step = width // 2
+    while step:
+        empty = (v >> np.uint64(width - step)) == 0
+        n += np.where(empty, step, 0).astype(np.int32)
+        v = np.where(empty, (v << np.uint64(step)) & np.uint64((1 << width) - 1), v)
+        step //= 2
+    return np.where(u == 0, width, n).astype(np.int32)
 
 
 def _warp(ex, name, e, args):
