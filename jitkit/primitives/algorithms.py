@@ -683,12 +683,19 @@ class _Side:
             return dev.reshape(shape)
         return dev
 
-    def launch(self, kernel, grid, block, *args):
+    def launch(self, kernel, grid, block, *args, shared=0):
         k = kernel if self.gpu else kernel.with_target("sim")
-        if self.stream is not None and self.gpu:
-            k[grid, block, self.stream](*args)
+        if (self.stream is not None and self.gpu) or shared:
+            k[grid, block, self.stream if self.gpu else None, shared](*args)
         else:
             k[grid, block](*args)
+
+    def view(self, a, dtype):
+        """``a``'s bytes as another dtype of the same size."""
+        dtype = np.dtype(dtype)
+        if self.kind == "torch":
+            return a.view(_torch_dtype(dtype))
+        return a.view(dtype)
 
 
 def _stream_int(stream) -> int:

@@ -26,7 +26,7 @@ def _rounded(nbytes: int) -> int:
 class DeviceBuffer:
     """``shape`` items of ``dtype`` in device memory (contents undefined until written)."""
 
-    __slots__ = ("ptr", "shape", "dtype", "nbytes", "_key", "__weakref__")
+    __slots__ = ("ptr", "shape", "dtype", "nbytes", "_key", "_base", "__weakref__")
 
     def __init__(self, shape, dtype):
         self.shape = tuple(shape) if isinstance(shape, tuple) else (int(shape),)
@@ -37,6 +37,17 @@ class DeviceBuffer:
             pool = _free.get(self._key)
             ptr = pool.pop() if pool else None
         self.ptr = ptr if ptr is not None else driver.mem_alloc(self._key[1])
+        self._base = None
+
+    def view(self, dtype) -> "DeviceBuffer":
+        """The same bytes as a 1-d buffer of another dtype (keeps this one alive)."""
+        dtype = np.dtype(dtype)
+        if self.nbytes % dtype.itemsize:
+            raise ValueError(f"{self.nbytes} bytes are not a whole number of {dtype} items")
+        v = DeviceBuffer.__new__(DeviceBuffer)
+        v.ptr, v.shape, v.dtype, v.nbytes = self.ptr, (self.nbytes // dtype.itemsize,), dtype, self.nbytes
+        v._key, v._base = None, self
+        return v
 
     @property
     def size(self) -> int:

@@ -1,0 +1,417 @@
+"""Device-wide sorting from the host: ``jk.sort``, ``jk.argsort``, ``jk.unique``.
+
+Numbers sort with an LSD radix sort of 8-bit digits in the *onesweep* style (Adinets & Merrill,
+2022): one kernel counts every pass's digits at once, then each pass is one kernel in which a tile
+ranks its keys by digit (warp-private counters and ``match_any_sync``), publishes its digit counts
+and looks back over its predecessors' counts (decoupled look-back, one chain per digit) to learn
+where its keys go, and scatters them through shared memory.  Keys pass through memory as
+order-preserving unsigned bits, and come back exactly as they went in.
+
+Orders (all sorts are stable):
+
+- integers: numeric; ``bool``: False before True;
+- floats (float16, bfloat16, float32, float64): numeric, ``-0.0`` and ``+0.0`` equal (they keep
+  their input order), every NaN after ``+inf`` (NumPy's order); ``descending=True`` reverses the
+  order of keys, not of equal keys, so NaNs come first (PyTorch's order).
+
+``key=`` sorts by ``key(item)`` computed on the device (any function jitkit can compile that gives
+a number); ``less=`` sorts by a comparator with a merge sort.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from .. import (static_assert, atomic, block, block_dims, blockIdx, gridDim, constexpr, ffs, int32, int64, jit, lanemask_lt, laneid, local,
+                match_any_sync, popc, shared, shfl_sync, syncthreads, threadIdx, uint8, uint16, uint32, uint64)
+from . import algorithms as _alg
+from .block import _from_ordered, _to_ordered
+from .. import types as T
+
+__all__ = ["sort", "argsort"]
+
+DIGITS = 256                # 8-bit digits
+SORT_THREADS = 384
+FULL = 0xFFFFFFFF
+
+
+def _ipt(ksize: int, vsize: int) -> int:
+    """Keys per thread and tile: 18 for 4-byte keys (CUB's choice for the H100), fewer for wider items."""
+    return 18 if max(ksize, vsize) <= 4 else 10
+
+
+# ------------------------------------------------------------------ device code
+@jit
+def _unsigned(bits: constexpr):
+    return uint8(0) if bits == 8 else (uint16(0) if bits == 16 else (uint32(0) if bits == 32 else uint64(0)))
+
+
+@jit
+def _digit(u, shift, hi: constexpr, lo: constexpr, mz: constexpr, descending: constexpr):
+    """The 8-bit digit at ``shift`` of an ordered key, with every NaN as the largest key and -0.0 as
+    +0.0 (``hi``/``lo``: the ordered bits of +inf/-inf, ``mz`` of -0.0; 0 for integers)."""
+    c = u
+    if hi != 0:
+        if u > type(u)(hi) or u < type(u)(lo):
+            c = ~type(u)(0)
+        elif u == type(u)(mz):
+            c = u + type(u)(1)
+    if descending:
+        c = ~c
+    return int32((c >> type(u)(shift)) & type(u)(DIGITS - 1))
+
+
+@jit
+def _histogram_kernel(keys, state, passes: constexpr, ipt: constexpr, hi: constexpr, lo: constexpr,
+                      mz: constexpr, descending: constexpr):
+    """Every pass's digit counts at once (``state[p*256 + d]``, zeroed before)."""
+    bx, by, bz = block_dims()
+    tid = threadIdx.x
+    bits = keys.itemsize * 8
+    proto = _unsigned(bits)
+    h = shared.array(passes * DIGITS, uint32)
+    for j in range(tid, passes * DIGITS, bx):
+        h[j] = 0
+    syncthreads()
+    n = keys.size
+    tile = bx * ipt
+    stride = int64(tile) * int64(gridDim.x)
+    base = int64(tile) * int64(blockIdx.x)
+    while base < n:
+        for k in range(ipt):
+            i = base + k * bx + tid
+            if i < n:
+                u = _to_ordered(keys[i], type(proto), bits)
+                for p in range(passes):
+                    atomic.add(h, p * DIGITS + _digit(u, p * 8, hi, lo, mz, descending), uint32(1))
+        base += stride
+    syncthreads()
+    for j in range(tid, passes * DIGITS, bx):
+        c = h[j]
+        if c != 0:
+            atomic.add(state, j, type(state[0])(c))
+
+
+
+@jit
+def _onesweep(kin, kout, vin, vout, state, hist_at, ctr_at, st_at, shift, first: constexpr, last: constexpr,
+              vmode: constexpr, ipt: constexpr, hi: constexpr, lo: constexpr, mz: constexpr,
+              descending: constexpr):
+    """One radix pass: tile ``t`` (numbered in start order from a counter) ranks its keys by the
+    digit at ``shift``, learns each digit's global position by look-back and scatters keys (and
+    values: ``vmode`` 1 from ``vin``, 2 their indices) from ``kin`` to ``kout`` through shared memory.
+
+    ``state`` (zeroed before the sort) holds this pass's histogram at ``hist_at`` (256 counts),
+    its tile counter at ``ctr_at`` and its look-back words at ``st_at`` (tiles x 256): a flag in the
+    top two bits (1: the tile's count of the digit; 2: the count over all tiles up to this one plus
+    the keys of smaller digits) and the count below them.  Keys move as ordered bits: ``first``
+    converts from the key type, ``last`` back to it."""
+    bx, by, bz = block_dims()
+    static_assert(bx >= DIGITS and bx % 32 == 0 and by == 1 and bz == 1,
+                  "the onesweep kernel runs 1-d blocks of at least 256 threads")
+    nw = bx // 32
+    tile = bx * ipt
+    tid = threadIdx.x
+    lane = laneid
+    wid = tid >> 5
+    bits = kin.itemsize * 8
+    proto = _unsigned(bits)
+    W = type(state[0])
+    FLAG_A = W(1) << W(state.itemsize * 8 - 2)
+    FLAG_P = W(2) << W(state.itemsize * 8 - 2)
+    n = kin.size
+    counts = shared.array(0, uint32)                 # dynamic: nw x 256 warp counters, then keys, then values
+    kbuf = shared.array(0, type(proto))
+    koff = nw * DIGITS * 4 // kin.itemsize
+    vbuf = shared.array(0, vout.dtype)
+    voff = (nw * DIGITS * 4 + tile * kin.itemsize) // vout.itemsize
+    dofs = shared.array(DIGITS, int64)               # digit d's global position minus its start in the tile
+    slot = shared.array(1, int64)
+    if tid == 0:
+        slot[0] = int64(atomic.add(state, ctr_at, W(1)))
+    for j in range(tid, nw * DIGITS, bx):
+        counts[j] = 0
+    syncthreads()
+    t = slot[0]
+    base = t * tile
+    # Load warp-striped (lane l's k-th key is wbase + k*32 + l): coalesced, and ranking keys in
+    # (k, lane) order per warp keeps the sort stable.  Keys past n take digit 255 and rank last.
+    uk = local.array(ipt, type(proto))
+    rd = local.array(ipt, int32)                     # digit, then digit | rank << 8
+    vals = local.array(ipt, vout.dtype)
+    wbase = base + wid * (32 * ipt)
+    for k in range(ipt):
+        i = wbase + k * 32 + lane
+        if i < n:
+            u = _to_ordered(kin[i], type(proto), bits) if first else kin[i]
+            uk[k] = u
+            rd[k] = _digit(u, shift, hi, lo, mz, descending)
+            if vmode == 1:
+                vals[k] = vin[i]
+            elif vmode == 2:
+                vals[k] = i
+        else:
+            uk[k] = proto
+            rd[k] = DIGITS - 1
+    cbase = wid * DIGITS
+    for k in range(ipt):
+        d = rd[k]
+        peers = match_any_sync(FULL, d)
+        leader = ffs(peers) - 1
+        old = uint32(0)
+        if lane == leader:
+            old = atomic.add(counts, cbase + d, uint32(popc(peers)))
+        old = shfl_sync(FULL, old, leader)
+        rd[k] = d | ((int32(old) + popc(peers & lanemask_lt())) << 8)
+    syncthreads()
+    # Per digit (thread d): counts over the warps become each warp's first position in the tile.
+    total = uint32(0)
+    if tid < DIGITS:
+        for w in range(nw):
+            c = counts[w * DIGITS + tid]
+            counts[w * DIGITS + tid] = total
+            total += c
+    start = block.exclusive_scan(total, operator.add, uint32(0))
+    gstart = W(0)
+    if t == 0:                                       # the first tile adds the keys of smaller digits
+        gstart = block.exclusive_scan(state[hist_at + min(tid, DIGITS - 1)] if tid < DIGITS else W(0),
+                                      operator.add, W(0))
+    if tid < DIGITS:
+        for w in range(nw):
+            counts[w * DIGITS + tid] += start
+        mine = W(total)
+        if tid == DIGITS - 1 and base + tile > n:    # the padding is not counted
+            mine -= W(base + tile - n)
+        at = st_at + t * DIGITS + tid
+        excl = gstart
+        if t == 0:
+            atomic.exch(state, at, FLAG_P | (excl + mine))
+        else:
+            atomic.exch(state, at, FLAG_A | mine)
+            j = at - DIGITS
+            done = False
+            while not done:
+                w = atomic.load(state, j)
+                while w == W(0):
+                    w = atomic.load(state, j)
+                excl += w & (FLAG_A - W(1))
+                done = (w & FLAG_P) != W(0)
+                j -= DIGITS
+            atomic.exch(state, at, FLAG_P | (excl + mine))
+        dofs[tid] = int64(excl) - int64(start)
+    syncthreads()
+    for k in range(ipt):
+        d = rd[k] & (DIGITS - 1)
+        r = int32(counts[cbase + d]) + (rd[k] >> 8)
+        kbuf[koff + r] = uk[k]
+        if vmode != 0:
+            vbuf[voff + r] = vals[k]
+    syncthreads()
+    for k in range(ipt):
+        i = k * bx + tid
+        if base + i < n:
+            u = kbuf[koff + i]
+            g = dofs[_digit(u, shift, hi, lo, mz, descending)] + i
+            if last:
+                kout[g] = _from_ordered(u, kout.dtype, bits)
+            else:
+                kout[g] = u
+            if vmode != 0:
+                vout[g] = vbuf[voff + i]
+
+
+# ------------------------------------------------------------------ host side
+_HIST_THREADS = 256
+_HIST_IPT = 8
+
+
+def _order_constants(dt: np.dtype):
+    """(hi, lo, mz): the ordered bits of +inf, -inf and -0.0 for a float key type, zeros otherwise."""
+    if dt.kind != "f" and dt != T.bfloat16.dtype:
+        return 0, 0, 0
+    bits = dt.itemsize * 8
+    ut = np.dtype(f"u{dt.itemsize}")
+    sign = 1 << (bits - 1)
+    mask = (1 << bits) - 1
+
+    def ordered(v):
+        u = int(np.array(v, dt).view(ut))
+        return (u ^ mask) if u & sign else (u | sign)
+    return ordered(np.inf), ordered(-np.inf), ordered(-0.0)
+
+
+def _sort_kernels(first, last, vmode, ipt, consts, descending):
+    hi, lo, mz = consts
+
+    def make():
+        @jit
+        def onesweep(kin, kout, vin, vout, state, hist_at, ctr_at, st_at, shift):
+            _onesweep(kin, kout, vin, vout, state, hist_at, ctr_at, st_at, shift, first, last, vmode, ipt,
+                      hi, lo, mz, descending)
+        return onesweep
+    return _alg._cached(("onesweep", first, last, vmode, ipt, consts, descending), make)
+
+
+def _histogram_for(passes, consts, descending):
+    hi, lo, mz = consts
+
+    def make():
+        @jit
+        def digit_counts(keys, state):
+            _histogram_kernel(keys, state, passes, _HIST_IPT, hi, lo, mz, descending)
+        return digit_counts
+    return _alg._cached(("digit counts", passes, consts, descending), make)
+
+
+def _zeroed(side, n: int, dtype):
+    """A zeroed scratch array of jitkit's own (a DeviceBuffer on the GPU, whatever the input kind)."""
+    if not side.gpu:
+        return np.zeros(n, dtype)
+    from ..runtime import driver
+    from ..runtime.devarray import DeviceBuffer
+    buf = DeviceBuffer(n, dtype)
+    driver.memset_d8(buf.ptr, 0, buf.nbytes, _alg._stream_int(side.stream))
+    return buf
+
+
+def _check_1d(a, what: str):
+    if len(a.shape) != 1:
+        raise ValueError(f"{what} sorts 1-d arrays, got shape {tuple(a.shape)} (pass a.ravel() to sort all items)")
+
+
+def _sortable(dt: np.dtype, what: str):
+    if dt.kind not in "biuf" and dt != T.bfloat16.dtype:
+        raise TypeError(f"{what} radix-sorts integer, bool and float keys, got {dt}; for other orders "
+                        "pass less= (a comparator)")
+
+
+def _radix_sort(side, keys, values, descending: bool, iota: bool, what: str):
+    """(sorted keys, values moved with them) as flat device (or simulator) arrays."""
+    dt = _alg._np_dtype(keys)
+    n = keys.shape[0]
+    kflat = side.flat(keys)
+    if dt == np.bool_:
+        kflat = side.view(kflat, np.uint8)
+    kt = np.dtype(np.uint8) if dt == np.bool_ else dt
+    ut = np.dtype(f"u{kt.itemsize}")
+    passes = kt.itemsize
+    vdt = np.dtype(np.int64) if iota else (_alg._np_dtype(values) if values is not None else None)
+    vmode = 2 if iota else (1 if values is not None else 0)
+    ipt = _ipt(kt.itemsize, vdt.itemsize if vdt is not None else 0)
+    tile = SORT_THREADS * ipt
+    tiles = -(-n // tile)
+    wt = np.uint32 if n < (1 << 30) else np.uint64
+    state = _zeroed(side, passes * (DIGITS + 1 + tiles * DIGITS), wt)
+    consts = _order_constants(kt)
+    hist_blocks = min(-(-n // (_HIST_THREADS * _HIST_IPT)), _alg._max_blocks(side))
+    side.launch(_histogram_for(passes, consts, descending), hist_blocks, _HIST_THREADS, kflat, state)
+
+    out = side.empty(n, kt)
+    bufs = [side.view(out, ut) if kt != ut else out, side.empty(n, ut)]
+    vflat = side.flat(values) if vmode == 1 else None
+    vout = side.empty(n, vdt) if vdt is not None else None
+    vbufs = [vout, side.empty(n, vdt) if passes > 1 else None] if vdt is not None else None
+    dummy = out
+    shared = (SORT_THREADS // 32) * DIGITS * 4 + tile * (kt.itemsize + (vdt.itemsize if vdt is not None else 0))
+    src, vsrc = kflat, vflat
+    for p in range(passes):
+        which = (passes - 1 - p) % 2                   # the last pass writes ``out`` (bufs[0])
+        last = p == passes - 1
+        dst = out if last else bufs[which]
+        vdst = vbufs[which] if vdt is not None else None
+        pv = 2 if (iota and p == 0) else vmode if vmode != 2 else 1
+        k = _sort_kernels(p == 0, last, pv, ipt, consts, descending)
+        side.launch(k, tiles, SORT_THREADS, src, dst, vsrc if pv == 1 else dummy,
+                    vdst if vdst is not None else dummy, state, np.int64(p * DIGITS),
+                    np.int64(passes * DIGITS + p), np.int64(passes * (DIGITS + 1) + p * tiles * DIGITS),
+                    np.int32(8 * p), shared=shared)
+        src, vsrc = dst, vdst
+    if dt == np.bool_:
+        out = side.view(out, np.bool_)
+    return out, vout
+
+
+def sort(keys, values=None, descending=False, key=None, stream=None):
+    """``keys`` (1-d) sorted, stably, as a new array of the same kind; with ``values`` (same length),
+    ``(sorted keys, values in the same order)``.
+
+    Integer, bool and float keys of every width radix-sort (see the module docstring for the
+    order of -0.0 and NaN).  ``key=f`` sorts ``keys`` by ``f(item)`` (computed on the device, any
+    function jitkit can compile that returns a number), like Python's ``sorted(key=...)``.
+
+    Example::
+
+        s = jk.sort(x)
+        k, v = jk.sort(keys, values, descending=True)
+        by_magnitude = jk.sort(x, key=abs)"""
+    _check_1d(keys, "jk.sort")
+    side = _alg._Side(keys, stream)
+    if values is not None:
+        if not hasattr(values, "shape") or _alg._kind(values) != _alg._kind(keys):
+            raise TypeError(f"jk.sort: keys and values must be the same kind of array, got "
+                            f"{type(keys).__qualname__} and {type(values).__qualname__}")
+        _check_1d(values, "jk.sort")
+        if values.shape[0] != keys.shape[0]:
+            raise ValueError(f"jk.sort: values has {values.shape[0]} items, keys has {keys.shape[0]}")
+    if key is not None:
+        return _sort_by_key(side, keys, values, key, descending, stream)
+    dt = _alg._np_dtype(keys)
+    _sortable(dt, "jk.sort")
+    n = keys.shape[0]
+    if n == 0:
+        e = side.result(side.empty(0, dt), (0,))
+        return e if values is None else (e, side.result(side.empty(0, _alg._np_dtype(values)), (0,)))
+    k, v = _radix_sort(side, keys, values, descending, False, "jk.sort")
+    if values is None:
+        return side.result(k, (n,))
+    return side.result(k, (n,)), side.result(v, (n,))
+
+
+def argsort(keys, descending=False, stream=None):
+    """The int64 indices that sort ``keys`` (1-d), stably: ``keys[argsort(keys)]`` is sorted (with
+    ``jk.sort``'s order of -0.0 and NaN)."""
+    _check_1d(keys, "jk.argsort")
+    side = _alg._Side(keys, stream)
+    dt = _alg._np_dtype(keys)
+    _sortable(dt, "jk.argsort")
+    n = keys.shape[0]
+    if n == 0:
+        return side.result(side.empty(0, np.int64), (0,))
+    _, v = _radix_sort(side, keys, None, descending, True, "jk.argsort")
+    return side.result(v, (n,))
+
+
+def _sort_by_key(side, keys, values, key, descending, stream):
+    keyf = _alg._device_fn(key, "key")
+    k = _alg.transform(keyf, keys, stream=stream)
+    _sortable(_alg._np_dtype(k), "jk.sort(key=...)")
+    n = keys.shape[0]
+    if n == 0:
+        return keys[:0] if values is None else (keys[:0], values[:0])
+    if values is None:
+        _, v = _radix_sort(side, side.flat(k), keys, descending, False, "jk.sort")
+        return side.result(v, (n,))
+    _, perm = _radix_sort(side, side.flat(k), None, descending, True, "jk.sort")
+    return side.result(_gather(side, keys, perm), (n,)), side.result(_gather(side, values, perm), (n,))
+
+
+def _gather_kernel():
+    def make():
+        @jit
+        def gather(src, idx, out):
+            i = _alg.grid(1)
+            if i < out.size:
+                out[i] = src[idx[i]]
+        return gather
+    return _alg._cached(("gather",), make)
+
+
+def _gather(side, src, perm):
+    flat = side.flat(src)
+    n = perm.shape[0]
+    out = side.empty(n, _alg._np_dtype(src))
+    side.launch(_gather_kernel(), -(-n // _alg.THREADS), _alg.THREADS, flat, perm, out)
+    return out

@@ -1,0 +1,164 @@
+"""jk.sort / jk.argsort against NumPy's stable sort: every key type, odd sizes, both directions,
+-0.0 and NaN, values alongside, key=; on the simulator in CI, on the GPU (NumPy, CuPy, PyTorch) on
+the device."""
+
+import numpy as np
+import pytest
+
+import jitkit as jk
+from conftest import gpu
+from kernels import BF16
+
+TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
+KEY_TYPES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16",
+             "float32", "float64") + (("bfloat16",) if BF16 is not None else ())
+SIZES = (1, 2, 383, 6912, 6913, 20001)        # 6912 = one tile of 4-byte keys (384 threads x 18)
+
+
+@pytest.fixture
+def target(request):
+    jk.set_target(request.param)
+    yield request.param
+    jk.set_target("auto")
+
+
+def _dt(name):
+    return BF16 if name == "bfloat16" else np.dtype(name)
+
+
+def _keys(rng, dt, n, narrow=False):
+    """Random keys with many ties; floats with -0.0, +0.0, +-inf and NaNs of both signs."""
+    if dt == np.bool_:
+        return rng.random(n) < 0.5
+    if dt == BF16 or dt.kind == "f":
+        x = rng.standard_normal(n) * (4 if narrow else 1e3)
+        x = np.round(x, 1).astype(dt)
+        specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan], dt)
+        pick = rng.random(n) < 0.1
+        x[pick] = specials[rng.integers(0, specials.size, int(pick.sum()))]
+        neg_nan = rng.random(n) < 0.02                       # a NaN with the sign bit set
+        x[neg_nan] = -np.abs(np.array(np.nan, dt))
+        return x
+    info = np.iinfo(dt)
+    if narrow:
+        return rng.integers(max(info.min, -3), min(info.max, 3) + 1, n).astype(dt)
+    return rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
+
+
+def _order(x, descending=False):
+    """The stable order jk.sort promises: NumPy's (-0.0 == +0.0, NaNs after +inf), or reversed keys."""
+    idx = np.arange(x.size)
+    if x.dtype == np.bool_:
+        k = x.astype(np.int64)
+    elif x.dtype == BF16 or x.dtype.kind == "f":
+        f = x.astype(np.float64)
+        nan = np.isnan(f)
+        rank = np.where(nan, 0.0, f) + 0.0                   # -0.0 -> +0.0
+        return np.lexsort((idx, -rank, ~nan)) if descending else np.lexsort((idx, rank, nan))
+    elif x.dtype.itemsize == 8:                              # exact 64-bit order through Python ints
+        return np.array(sorted(range(x.size), key=lambda i: (-int(x[i]) if descending else int(x[i]), i)),
+                        np.int64)
+    else:
+        k = x.astype(np.int64)
+    return np.lexsort((idx, -k if descending else k))
+
+
+def _same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("dtype", KEY_TYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_sort_and_argsort(target, dtype, n, rng):
+    dt = _dt(dtype)
+    for descending in (False, True):
+        x = _keys(rng, dt, n, narrow=descending)             # narrow: many equal keys, stability matters
+        order = _order(x, descending)
+        _same_bits(jk.sort(x, descending=descending), x[order])          # the keys' exact bits come back
+        a = jk.argsort(x, descending=descending)
+        assert a.dtype == np.int64
+        np.testing.assert_array_equal(a, order)
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("kv", [("uint32", "float32"), ("float64", "int8"), ("int16", "uint64"),
+                                ("uint8", "float64")])
+def test_sort_pairs(target, kv, rng):
+    kd, vd = np.dtype(kv[0]), np.dtype(kv[1])
+    n = 9001
+    k = _keys(rng, kd, n, narrow=True)
+    v = rng.integers(0, 100, n).astype(vd)
+    order = _order(k)
+    sk, sv = jk.sort(k, v)
+    _same_bits(sk, k[order])
+    _same_bits(sv, v[order])
+    sk, sv = jk.sort(k, v, descending=True)
+    _same_bits(sv, v[_order(k, True)])
+
+
+@jk.jit
+def neg_square(v):
+    return -(v * v)
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_sort_by_key(target, rng):
+    x = rng.integers(-50, 50, 5003).astype(np.int32)
+    np.testing.assert_array_equal(jk.sort(x, key=abs), x[np.argsort(np.abs(x), kind="stable")])
+    np.testing.assert_array_equal(jk.sort(x, key=neg_square), x[np.argsort(-(x * x), kind="stable")])
+    f = rng.standard_normal(5003).astype(np.float32)
+    o = np.argsort(np.abs(f - 0.5), kind="stable")
+    np.testing.assert_array_equal(jk.sort(f, key=lambda v: abs(v - 0.5)), f[o])
+    labels = np.arange(5003, dtype=np.int64)
+    sx, sl = jk.sort(x, labels, key=abs, descending=True)
+    o = _order(np.abs(x), True)
+    np.testing.assert_array_equal(sx, x[o])
+    np.testing.assert_array_equal(sl, labels[o])
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_sort_edges_and_errors(target, rng):
+    e = np.zeros(0, np.float32)
+    assert jk.sort(e).shape == (0,) and jk.argsort(e).shape == (0,) and jk.argsort(e).dtype == np.int64
+    k, v = jk.sort(e, np.zeros(0, np.int8))
+    assert k.shape == v.shape == (0,)
+    x = rng.standard_normal(100)
+    x0 = x.copy()
+    jk.sort(x)
+    np.testing.assert_array_equal(x, x0)                                 # the input is untouched
+    with pytest.raises(ValueError, match="1-d"):
+        jk.sort(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="values has 3 items"):
+        jk.sort(np.zeros(4), np.zeros(3))
+    with pytest.raises(TypeError, match="integer, bool and float keys"):
+        jk.sort(np.zeros(4, np.complex64))
+    with pytest.raises(TypeError, match="same kind of array"):
+        jk.sort(np.zeros(4), [1, 2, 3, 4])
+
+
+@gpu
+def test_sort_device_arrays(rng):
+    cupy = pytest.importorskip("cupy")
+    n = (1 << 22) + 5
+    x = rng.integers(0, 1 << 32, n, dtype=np.uint32)
+    cx = cupy.asarray(x)
+    s = jk.sort(cx)
+    assert isinstance(s, cupy.ndarray)
+    np.testing.assert_array_equal(s.get(), np.sort(x))
+    for _ in range(2):                                                   # repeated calls reuse nothing stale
+        np.testing.assert_array_equal(jk.argsort(cx).get(), np.argsort(x, kind="stable"))
+    f = rng.standard_normal(n).astype(np.float32)
+    stream = cupy.cuda.Stream()
+    sf = jk.sort(cupy.asarray(f), descending=True, stream=stream)
+    stream.synchronize()
+    np.testing.assert_array_equal(sf.get(), np.sort(f)[::-1])
+    torch = pytest.importorskip("torch")
+    t = torch.as_tensor(f, device="cuda")
+    st, si = jk.sort(t, torch.arange(n, device="cuda"))
+    assert isinstance(st, torch.Tensor) and st.is_cuda
+    np.testing.assert_array_equal(si.cpu().numpy(), np.argsort(f, kind="stable"))
+    d = rng.integers(-(1 << 62), 1 << 62, 1 << 21, dtype=np.int64)
+    np.testing.assert_array_equal(jk.sort(cupy.asarray(d)).get(), np.sort(d))
