@@ -7,10 +7,13 @@
 - ``jk.scan`` (inclusive sum of float32, read + write bandwidth) vs ``cupy.cumsum`` and
   ``torch.cumsum``.  Target: ≥ 2600 GB/s at 2^28.
 - ``jk.transform`` (``a * 2 + b``) vs the same CuPy expression.
+- ``jk.sort`` of uint32 keys vs ``cupy.sort`` and ``torch.sort(stable=True)``: keys per second.
+  Target: ≥ 1.0x ``cupy.sort`` at 2^28.  Also ``jk.argsort`` of float32 and key-value pairs.
 - Host time of a 2^20 reduce of a CuPy array (results stay on the device, no synchronisation), with
   and without a plan.  Target: ≤ 15 µs per call.
 
-Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py``.
+Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py [section...]`` (sections: reduce,
+scan, transform, sort, overhead; all by default).
 """
 
 from __future__ import annotations
@@ -26,13 +29,17 @@ from _common import cuda_event_ms, device_name  # noqa: E402
 import jitkit as jk  # noqa: E402
 
 
-def main():
+def main(sections):
     import cupy
     import torch
     rng = np.random.default_rng(0)
     print(f"device: {device_name()}; median of 30 CUDA-event timings per call")
-    print("| what | n | jitkit ms | cupy ms | torch ms | jitkit GB/s | jitkit / cupy speed |")
+    print("| what | n | jitkit ms | cupy ms | torch ms | jitkit GB/s or Gkeys/s | jitkit / cupy speed |")
     print("|---|---|---|---|---|---|---|")
+    if "sort" in sections:
+        sort_rows(cupy, torch, rng)
+    if not {"reduce", "scan", "transform"} & set(sections):
+        return overhead(cupy, rng) if "overhead" in sections else None
     for logn in (16, 20, 24, 28):
         n = 1 << logn
         x = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
@@ -78,7 +85,36 @@ def main():
               f"{tc / tj:.2f}x |")
         del x, y, t
         cupy.get_default_memory_pool().free_all_blocks()
+    if "overhead" in sections:
+        overhead(cupy, rng)
 
+
+def sort_rows(cupy, torch, rng):
+    for logn in (16, 20, 24, 28):
+        n = 1 << logn
+        x = cupy.asarray(rng.integers(0, 1 << 32, n, dtype=np.uint32))
+        t = torch.as_tensor(x, device="cuda")
+        assert bool((jk.sort(x) == cupy.sort(x)).all())
+        tj = cuda_event_ms(lambda: jk.sort(x))
+        tc = cuda_event_ms(lambda: cupy.sort(x))
+        tt = cuda_event_ms(lambda: torch.sort(t, stable=True))
+        print(f"| sort u32 | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {n / tj / 1e6:.1f} | {tc / tj:.2f}x |")
+        f = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+        tf = torch.as_tensor(f, device="cuda")
+        assert bool((jk.argsort(f) == cupy.argsort(f)).all())
+        tj = cuda_event_ms(lambda: jk.argsort(f))
+        tc = cuda_event_ms(lambda: cupy.argsort(f))
+        tt = cuda_event_ms(lambda: torch.sort(tf, stable=True))
+        print(f"| argsort f32 (int64 indices) | 2^{logn} | {tj:.4f} | {tc:.4f} | {tt:.4f} | {n / tj / 1e6:.1f} | "
+              f"{tc / tj:.2f}x |")
+        v = cupy.arange(n, dtype=cupy.uint32)
+        tj = cuda_event_ms(lambda: jk.sort(x, v))
+        print(f"| sort pairs u32 -> u32 | 2^{logn} | {tj:.4f} | | | {n / tj / 1e6:.1f} | |")
+        del x, t, f, tf, v
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def overhead(cupy, rng):
     x = cupy.asarray(rng.standard_normal(1 << 20, dtype=np.float32))
     plan = jk.plan_reduce(x)
     for label, fn in (("jk.reduce(x)", lambda: jk.reduce(x)), ("plan(x)", lambda: plan(x)),
@@ -96,4 +132,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or ["reduce", "scan", "transform", "sort", "overhead"])

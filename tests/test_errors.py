@@ -403,7 +403,7 @@ def b_asm_operand_count(x):
     x[0] = jk.asm("add.f32 $0, $1, $2;", "=f,f", jk.float32, x[0], x[1])  # ERR
 
 
-@bad((F32,), TypingError, "PTX text and constraints of jitkit.asm\\(\\) must be string literals")
+@bad((F32,), TypingError, "PTX text and constraints of jitkit.asm\\(\\) must be compile-time strings")
 def b_asm_text(x):
     x[0] = jk.asm(x[0], "=f", jk.float32)  # ERR
 

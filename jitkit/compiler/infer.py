@@ -973,9 +973,11 @@ class FunctionTyper:
             raise self.err(TypingError, f"{what} takes (ptx, constraints, result_type, *args, sim=None)", node)
         texts = []
         for a in node.args[:2]:
-            if not (isinstance(a, ast.Constant) and isinstance(a.value, str)):
-                raise self.err(TypingError, f"the PTX text and constraints of {what} must be string literals", a)
-            texts.append(a.value)
+            v = a.value if isinstance(a, ast.Constant) else _compile_time_value(self.expr(a))
+            if not isinstance(v, str):
+                raise self.err(TypingError, f"the PTX text and constraints of {what} must be compile-time strings "
+                               "(literals or captured str constants)", a)
+            texts.append(v)
         ptx, constraints = texts
         rt = self.expr(node.args[2])
         if isinstance(rt, tir.Const) and rt.value is None:
