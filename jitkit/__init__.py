@@ -50,7 +50,7 @@ from .primitives import block, warp  # noqa: E402  (written in the kernel langua
 from .primitives.algorithms import (histogram, partition, plan_reduce, reduce, scan, searchsorted,  # noqa: E402
                                     segmented_reduce, select, transform)
 
-from .primitives.sort import argsort, sort  # noqa: E402
+from .primitives.sort import argsort, sort, unique  # noqa: E402
 
-__all__ += ["sort", "argsort", "block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted",
+__all__ += ["sort", "argsort", "unique", "block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted",
             "select", "partition", "histogram"]

@@ -162,3 +162,30 @@ def test_sort_device_arrays(rng):
     np.testing.assert_array_equal(si.cpu().numpy(), np.argsort(f, kind="stable"))
     d = rng.integers(-(1 << 62), 1 << 62, 1 << 21, dtype=np.int64)
     np.testing.assert_array_equal(jk.sort(cupy.asarray(d)).get(), np.sort(d))
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("dtype", ("bool", "int8", "uint16", "int32", "int64", "float16", "float32", "float64"))
+def test_unique(target, dtype, rng):
+    dt = _dt(dtype)
+    x = _keys(rng, dt, 7000, narrow=True)
+    if dt.kind == "f":
+        x[::13] = -0.0
+    x2 = x.reshape(-1, 7)                                   # flattened, like np.unique
+    got = jk.unique(x2, return_index=True, return_inverse=True, return_counts=True)
+    want = np.unique(x2, return_index=True, return_inverse=True, return_counts=True)
+    u, idx, inv, cnt = got
+    np.testing.assert_array_equal(u, want[0])             # NaNs one value; -0.0 == +0.0
+    np.testing.assert_array_equal(u[inv.ravel()], x.ravel())   # the inverse rebuilds x (its own -0.0s aside)
+    assert inv.shape == want[2].shape
+    np.testing.assert_array_equal(cnt, want[3])
+    assert idx.dtype == inv.dtype == cnt.dtype == np.int64
+    np.testing.assert_array_equal(x.ravel()[idx], u)
+    first = {}                                             # each index is the first occurrence
+    for i, v in enumerate(x.ravel().tolist()):
+        key = "nan" if v != v else v
+        first.setdefault(key, i)
+    assert [first["nan" if v != v else v] for v in u.tolist()] == idx.tolist()
+    assert jk.unique(x[:0]).shape == (0,)
+    e, c = jk.unique(x[:0], return_counts=True)
+    assert e.shape == c.shape == (0,)

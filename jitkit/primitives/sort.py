@@ -20,6 +20,7 @@ a number); ``less=`` sorts by a comparator with a merge sort.
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -30,7 +31,7 @@ from . import algorithms as _alg
 from .block import _from_ordered, _to_ordered
 from .. import types as T
 
-__all__ = ["sort", "argsort"]
+__all__ = ["sort", "argsort", "unique"]
 
 DIGITS = 256                # 8-bit digits
 SORT_THREADS = 256
@@ -441,3 +442,93 @@ def _gather(side, src, perm):
     out = side.empty(n, _alg._np_dtype(src))
     side.launch(_gather_kernel(), -(-n // _alg.THREADS), _alg.THREADS, flat, perm, out)
     return out
+
+
+# ------------------------------------------------------------------ unique
+@jit
+def _differs(a, b):
+    """a != b, with NaNs equal to each other (NumPy's ``equal_nan``)."""
+    if a != a and b != b:
+        return False
+    return a != b
+
+
+@jit
+def _heads(s, flags):
+    i = _alg.grid(1)
+    step = _alg.gridsize(1)
+    while i < s.size:
+        flags[i] = int64(1) if i == 0 or _differs(s[i - 1], s[i]) else int64(0)
+        i += step
+
+
+@jit
+def _run_starts(flags, pos, starts):
+    i = _alg.grid(1)
+    step = _alg.gridsize(1)
+    while i < flags.size:
+        if flags[i] != 0:
+            starts[pos[i]] = i
+        i += step
+
+
+@jit
+def _run_counts(starts, n, counts):
+    j = _alg.grid(1)
+    step = _alg.gridsize(1)
+    while j < starts.size:
+        counts[j] = (starts[j + 1] if j + 1 < starts.size else n) - starts[j]
+        j += step
+
+
+@jit
+def _inverse(perm, flags, pos, inv):
+    i = _alg.grid(1)
+    step = _alg.gridsize(1)
+    while i < perm.size:
+        inv[perm[i]] = pos[i] + flags[i] - 1
+        i += step
+
+
+def unique(x, return_index=False, return_inverse=False, return_counts=False, stream=None):
+    """The sorted distinct items of ``x`` (flattened), like ``np.unique``: NaNs count as one value,
+    -0.0 and +0.0 as one (the first in ``x`` stays).  ``return_index``: where each first occurs in
+    ``x``; ``return_inverse``: for each item of ``x`` its place in the result; ``return_counts``:
+    how often each occurs (all int64).  The result's length is read back to the host.
+
+    Example::
+
+        values, counts = jk.unique(labels, return_counts=True)"""
+    side = _alg._Side(x, stream)
+    dt = _alg._np_dtype(x)
+    _sortable(dt, "jk.unique")
+    n = math.prod(x.shape)
+    extra = [return_index, return_inverse, return_counts]
+    if n == 0:
+        e = side.result(side.empty(0, dt), (0,))
+        outs = [side.result(side.empty(0, np.int64), (0,)) for want in extra if want]
+        return (e, *outs) if outs else e
+    need_perm = return_index or return_inverse
+    s, perm = _radix_sort(side, x.reshape(-1), None, False, need_perm, "jk.unique")
+    grid_n = min(-(-n // _alg.THREADS), 4096 if side.gpu else 4)
+    flags = side.empty(n, np.int64)
+    side.launch(_heads, grid_n, _alg.THREADS, s, flags)
+    pos = _alg.scan(flags, inclusive=False, stream=stream)
+    m = _alg._tail(side, pos, flags, n)
+    uniq = side.empty(m, dt)
+    side.launch(_alg._scatter_kernel(False), grid_n, _alg.THREADS, s, flags, pos, uniq, np.int64(m))
+    outs = [side.result(uniq, (m,))]
+    if return_index or return_counts:
+        starts = side.empty(m, np.int64)
+        side.launch(_run_starts, grid_n, _alg.THREADS, flags, pos, starts)
+    if return_index:
+        outs.append(side.result(_gather(side, perm, starts), (m,)))
+    if return_inverse:
+        inv = side.empty(n, np.int64)
+        side.launch(_inverse, grid_n, _alg.THREADS, perm, flags, pos, inv)
+        outs.append(side.result(inv, tuple(x.shape)))
+    if return_counts:
+        counts = side.empty(m, np.int64)
+        side.launch(_run_counts, -(-m // _alg.THREADS), _alg.THREADS, starts, np.int64(n), counts)
+        outs.append(side.result(counts, (m,)))
+    return outs[0] if len(outs) == 1 else tuple(outs)
