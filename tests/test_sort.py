@@ -189,3 +189,31 @@ def test_unique(target, dtype, rng):
     assert jk.unique(x[:0]).shape == (0,)
     e, c = jk.unique(x[:0], return_counts=True)
     assert e.shape == c.shape == (0,)
+
+
+@jk.jit
+def by_last_digit_then_larger(a, b):
+    """A comparator: last decimal digit ascending, then the larger number first."""
+    da, db = a % 10, b % 10
+    return da < db or (da == db and a > b)
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("n", (1, 1023, 1024, 1025, 20001))
+def test_sort_with_comparator(target, n, rng):
+    x = rng.integers(0, 1000, n).astype(np.int32)
+    idx = np.arange(n)
+    want = np.lexsort((idx, x % 10))                                   # stable by last digit
+    np.testing.assert_array_equal(jk.sort(x, less=lambda a, b: a % 10 < b % 10), x[want])
+    np.testing.assert_array_equal(jk.argsort(x, less=lambda a, b: a % 10 < b % 10), want)
+    np.testing.assert_array_equal(jk.argsort(x, less=lambda a, b: a % 10 < b % 10, descending=True),
+                                  np.lexsort((idx, -(x % 10))))
+    np.testing.assert_array_equal(jk.sort(x, less=by_last_digit_then_larger), x[np.lexsort((idx, -x, x % 10))])
+    f = rng.standard_normal(n)
+    labels = rng.integers(0, 50, n).astype(np.uint16)
+    sk, sv = jk.sort(f, labels, less=lambda a, b: a < b)
+    o = np.argsort(f, kind="stable")
+    np.testing.assert_array_equal(sk, f[o])
+    np.testing.assert_array_equal(sv, labels[o])
+    with pytest.raises(ValueError, match="key= or less="):
+        jk.sort(x, key=abs, less=lambda a, b: a < b)

@@ -361,19 +361,22 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool, what: str):
     return out, vout
 
 
-def sort(keys, values=None, descending=False, key=None, stream=None):
+def sort(keys, values=None, descending=False, key=None, less=None, stream=None):
     """``keys`` (1-d) sorted, stably, as a new array of the same kind; with ``values`` (same length),
     ``(sorted keys, values in the same order)``.
 
     Integer, bool and float keys of every width radix-sort (see the module docstring for the
     order of -0.0 and NaN).  ``key=f`` sorts ``keys`` by ``f(item)`` (computed on the device, any
     function jitkit can compile that returns a number), like Python's ``sorted(key=...)``.
+    ``less=f`` sorts by the comparator ``f(a, b)`` (a strict weak order, True when a goes first)
+    with a merge sort, for keys of any type ``f`` takes.
 
     Example::
 
         s = jk.sort(x)
         k, v = jk.sort(keys, values, descending=True)
-        by_magnitude = jk.sort(x, key=abs)"""
+        by_magnitude = jk.sort(x, key=abs)
+        by_low_byte = jk.sort(x, less=lambda a, b: (a & 255) < (b & 255))"""
     _check_1d(keys, "jk.sort")
     side = _alg._Side(keys, stream)
     if values is not None:
@@ -383,31 +386,41 @@ def sort(keys, values=None, descending=False, key=None, stream=None):
         _check_1d(values, "jk.sort")
         if values.shape[0] != keys.shape[0]:
             raise ValueError(f"jk.sort: values has {values.shape[0]} items, keys has {keys.shape[0]}")
+    if key is not None and less is not None:
+        raise ValueError("jk.sort takes key= or less=, not both")
     if key is not None:
         return _sort_by_key(side, keys, values, key, descending, stream)
     dt = _alg._np_dtype(keys)
-    _sortable(dt, "jk.sort")
+    if less is None:
+        _sortable(dt, "jk.sort")
     n = keys.shape[0]
     if n == 0:
         e = side.result(side.empty(0, dt), (0,))
         return e if values is None else (e, side.result(side.empty(0, _alg._np_dtype(values)), (0,)))
-    k, v = _radix_sort(side, keys, values, descending, False, "jk.sort")
+    if less is not None:
+        k, v = _merge_sort(side, keys, values, less, descending, False)
+    else:
+        k, v = _radix_sort(side, keys, values, descending, False, "jk.sort")
     if values is None:
         return side.result(k, (n,))
     return side.result(k, (n,)), side.result(v, (n,))
 
 
-def argsort(keys, descending=False, stream=None):
+def argsort(keys, descending=False, less=None, stream=None):
     """The int64 indices that sort ``keys`` (1-d), stably: ``keys[argsort(keys)]`` is sorted (with
-    ``jk.sort``'s order of -0.0 and NaN)."""
+    ``jk.sort``'s order of -0.0 and NaN, or by the comparator ``less``)."""
     _check_1d(keys, "jk.argsort")
     side = _alg._Side(keys, stream)
     dt = _alg._np_dtype(keys)
-    _sortable(dt, "jk.argsort")
+    if less is None:
+        _sortable(dt, "jk.argsort")
     n = keys.shape[0]
     if n == 0:
         return side.result(side.empty(0, np.int64), (0,))
-    _, v = _radix_sort(side, keys, None, descending, True, "jk.argsort")
+    if less is not None:
+        _, v = _merge_sort(side, keys, None, less, descending, True)
+    else:
+        _, v = _radix_sort(side, keys, None, descending, True, "jk.argsort")
     return side.result(v, (n,))
 
 
@@ -442,6 +455,162 @@ def _gather(side, src, perm):
     out = side.empty(n, _alg._np_dtype(src))
     side.launch(_gather_kernel(), -(-n // _alg.THREADS), _alg.THREADS, flat, perm, out)
     return out
+
+
+# ------------------------------------------------------------------ comparator merge sort
+MERGE_THREADS = 128
+MERGE_IPT = 8
+
+
+@jit
+def _block_sort(src, dst, vsrc, vdst, less: constexpr, greatest: constexpr, vmode: constexpr, ipt: constexpr):
+    """Sort each tile of ``src`` by ``less`` (stable) into ``dst``.  A partial last tile is padded
+    with its greatest key, which sorts after every real key (stability keeps the padding last)."""
+    bx, by, bz = block_dims()
+    tid = threadIdx.x
+    n = src.size
+    base = int64(blockIdx.x) * (bx * ipt)
+    items = local.array(ipt, src.dtype)
+    vals = local.array(ipt, vdst.dtype)
+    acc = src[base]
+    for k in range(ipt):
+        i = base + tid * ipt + k
+        items[k] = src[i] if i < n else acc
+        if i < n:
+            acc = greatest(acc, items[k])
+        if vmode == 1:
+            vals[k] = vsrc[i] if i < n else vsrc[base]
+        elif vmode == 2:
+            vals[k] = i
+    if base + bx * ipt > n:
+        top = block.reduce(acc, greatest)
+        for k in range(ipt):
+            if base + tid * ipt + k >= n:
+                items[k] = top
+    if vmode == 0:
+        block.merge_sort(items, less)
+    else:
+        block.merge_sort(items, less, vals)
+    for k in range(ipt):
+        i = base + tid * ipt + k
+        if i < n:
+            dst[i] = items[k]
+            if vmode != 0:
+                vdst[i] = vals[k]
+
+
+@jit
+def _merge_split(buf, a0, na, b0, nb, k, less: constexpr):
+    """How many of run A (``buf[a0:a0+na]``) are among the first k items of the stable merge of A
+    and B (``buf[b0:b0+nb]``): A's items go first among equals (merge path)."""
+    lo = max(int64(0), k - nb)
+    hi = min(k, na)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if less(buf[b0 + k - 1 - mid], buf[a0 + mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@jit
+def _merge_pass(src, dst, vsrc, vdst, width, less: constexpr, vmode: constexpr, ipt: constexpr):
+    """Merge neighbouring sorted runs of ``width`` items of ``src`` into runs of 2*width in ``dst``;
+    block b writes outputs b*T .. b*T+T-1 (T = threads x ipt) of its pair of runs."""
+    bx, by, bz = block_dims()
+    tile = bx * ipt
+    tid = threadIdx.x
+    n = src.size
+    k0 = int64(blockIdx.x) * tile
+    a0 = (k0 // (2 * width)) * (2 * width)
+    a1 = min(a0 + width, n)
+    b1 = min(a0 + 2 * width, n)
+    na = a1 - a0
+    nb = b1 - a1
+    kk0 = k0 - a0
+    kk1 = min(kk0 + tile, na + nb)
+    cut = shared.array(2, int64)
+    if tid < 2:
+        cut[tid] = _merge_split(src, a0, na, a1, nb, kk0 if tid == 0 else kk1, less)
+    syncthreads()
+    i0 = cut[0]
+    i1 = cut[1]
+    la = i1 - i0
+    lb = (kk1 - i1) - (kk0 - i0)
+    kbuf = shared.array(tile, src.dtype)
+    vbuf = shared.array(tile, vdst.dtype)
+    for j in range(tid, la + lb, bx):
+        g = a0 + i0 + j if j < la else a1 + (kk0 - i0) + (j - la)
+        kbuf[j] = src[g]
+        if vmode != 0:
+            vbuf[j] = vsrc[g]
+    syncthreads()
+    d = min(int64(tid * ipt), la + lb)
+    ia = _merge_split(kbuf, 0, la, la, lb, d, less)
+    ib = d - ia
+    for q in range(ipt):
+        if d + q < la + lb:
+            take_a = ia < la and (ib >= lb or not less(kbuf[la + ib], kbuf[ia]))
+            j = ia if take_a else la + ib
+            dst[k0 + d + q] = kbuf[j]
+            if vmode != 0:
+                vdst[k0 + d + q] = vbuf[j]
+            if take_a:
+                ia += 1
+            else:
+                ib += 1
+
+
+def _merge_kernels(lessf, vmode: int):
+    def make():
+        @jit
+        def greatest(a, b):
+            return b if lessf(a, b) else a
+
+        @jit
+        def block_sort(src, dst, vsrc, vdst):
+            _block_sort(src, dst, vsrc, vdst, lessf, greatest, vmode, MERGE_IPT)
+
+        @jit
+        def merge_pass(src, dst, vsrc, vdst, width):
+            _merge_pass(src, dst, vsrc, vdst, width, lessf, vmode, MERGE_IPT)
+        return block_sort, merge_pass
+    return _alg._cached(("merge sort", lessf, vmode), make)
+
+
+def _reversed(lessf):
+    def make():
+        @jit
+        def greater(a, b):
+            return lessf(b, a)
+        return greater
+    return _alg._cached(("reversed", lessf), make)
+
+
+def _merge_sort(side, keys, values, less, descending: bool, iota: bool):
+    """(sorted keys, values moved with them) by a comparator, as flat device (or simulator) arrays."""
+    lessf = _alg._device_fn(less, "less")
+    if descending:
+        lessf = _reversed(lessf)
+    dt = _alg._np_dtype(keys)
+    n = keys.shape[0]
+    kflat = side.flat(keys)
+    vmode = 2 if iota else (1 if values is not None else 0)
+    vdt = np.dtype(np.int64) if iota else (_alg._np_dtype(values) if values is not None else dt)
+    vflat = side.flat(values) if vmode == 1 else kflat
+    block_sort, merge_pass = _merge_kernels(lessf, vmode)
+    tile = MERGE_THREADS * MERGE_IPT
+    blocks = -(-n // tile)
+    bufs = [side.empty(n, dt), side.empty(n, dt) if blocks > 1 else None]
+    vbufs = [side.empty(n, vdt), side.empty(n, vdt) if blocks > 1 else None] if vmode else [kflat, kflat]
+    side.launch(block_sort, blocks, MERGE_THREADS, kflat, bufs[0], vflat, vbufs[0])
+    width, cur = tile, 0
+    while width < n:
+        side.launch(merge_pass, blocks, MERGE_THREADS, bufs[cur], bufs[1 - cur], vbufs[cur], vbufs[1 - cur],
+                    np.int64(width))
+        cur, width = 1 - cur, width * 2
+    return bufs[cur], (vbufs[cur] if vmode else None)
 
 
 # ------------------------------------------------------------------ unique
