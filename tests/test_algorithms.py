@@ -294,3 +294,23 @@ def test_histogram(target, bins, rng_range, rng):
     np.testing.assert_array_equal(jk.histogram(i, 20, (0, 20))[0], np.histogram(i, 20, (0, 20))[0])
     with pytest.raises(ValueError, match="positive number of bins"):
         jk.histogram(xs, 0)
+
+
+@gpu
+def test_numba_device_arrays_come_back_as_numba(rng):
+    """numba device arrays are used in place and results are numba device arrays."""
+    if not hasattr(np, "row_stack"):  # numba-cuda 0.30 still names np.row_stack, gone in NumPy 2.5
+        np.row_stack = np.vstack
+    cuda = pytest.importorskip("numba.cuda")
+    x = rng.integers(-100, 100, 100_003).astype(np.int32)
+    d = cuda.to_device(x)
+    s = jk.scan(d)
+    assert type(s).__module__.startswith("numba") and s.shape == x.shape
+    np.testing.assert_array_equal(s.copy_to_host(), np.cumsum(x).astype(np.int32))
+    r = jk.reduce(d, max)
+    assert type(r).__module__.startswith("numba") and int(r.copy_to_host()) == x.max()
+    srt = jk.sort(d)
+    assert type(srt).__module__.startswith("numba")
+    np.testing.assert_array_equal(srt.copy_to_host(), np.sort(x))
+    m = cuda.to_device(x.reshape(-1, 1))
+    np.testing.assert_array_equal(jk.transform(lambda a: a + 1, m).copy_to_host(), x.reshape(-1, 1) + 1)

@@ -6,8 +6,9 @@ Each is one call from the host over a whole array, built from the block primitiv
   is no GPU, see :func:`jitkit.set_target`);
 - CuPy and PyTorch arrays: used in place, and the result is the same kind of array (``out=``
   writes into one you pass instead);
-- other ``__cuda_array_interface__`` arrays (numba's, say): used in place; results come back as
-  jitkit's own ``DeviceBuffer`` (which has ``__cuda_array_interface__`` too).
+- numba device arrays: used in place, results are numba device arrays;
+- other ``__cuda_array_interface__`` arrays: used in place; results come back as jitkit's own
+  ``DeviceBuffer`` (which has ``__cuda_array_interface__`` too).
 
 Also here: ``segmented_reduce``, ``searchsorted``, ``select``, ``partition``, ``histogram``.
 
@@ -600,6 +601,8 @@ def _kind(a) -> str:
         return "cupy"
     if mod.startswith("torch"):
         return "torch" if a.is_cuda else "torch_cpu"
+    if mod.startswith("numba") and hasattr(a, "__cuda_array_interface__"):
+        return "numba"
     if hasattr(a, "__cuda_array_interface__"):
         return "cai"
     raise TypeError(f"jitkit algorithms take NumPy, CuPy, PyTorch or __cuda_array_interface__ arrays, "
@@ -654,6 +657,8 @@ class _Side:
             return cupy.ascontiguousarray(a).reshape(-1)
         if self.kind == "torch":
             return a if a.dim() == 1 and a.is_contiguous() else a.contiguous().reshape(-1)
+        if self.kind == "numba" and a.is_c_contiguous():
+            return a.reshape(-1) if a.ndim != 1 else a
         iface = a.__cuda_array_interface__
         if iface.get("strides") is not None:
             raise ValueError("jitkit algorithms take contiguous __cuda_array_interface__ arrays; "
@@ -681,6 +686,10 @@ class _Side:
             return h.reshape(shape)
         if self.kind in ("cupy", "torch"):
             return dev.reshape(shape)
+        if self.kind == "numba":               # numba's own device array over the same memory (it keeps dev alive)
+            from numba import cuda
+            arr = dev if type(dev).__module__.startswith("numba") else cuda.as_cuda_array(dev)
+            return arr.reshape(shape) if tuple(arr.shape) != tuple(shape) else arr
         return dev
 
     def launch(self, kernel, grid, block, *args, shared=0):
