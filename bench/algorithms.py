@@ -9,11 +9,17 @@
 - ``jk.transform`` (``a * 2 + b``) vs the same CuPy expression.
 - ``jk.sort`` of uint32 keys vs ``cupy.sort`` and ``torch.sort(stable=True)``: keys per second.
   Target: ≥ 1.0x ``cupy.sort`` at 2^28.  Also ``jk.argsort`` of float32 and key-value pairs.
+- ``jk.select`` / ``jk.partition`` / ``jk.histogram`` / ``jk.unique`` / comparator sort
+  (``less=``) at the same sizes, against CuPy's nearest equivalent (boolean indexing, a
+  two-mask concatenation, ``cupy.histogram``, ``cupy.unique``; the comparator sort against
+  ``cupy.sort`` of plain keys, to show the price of a comparator).
+- ``cuda.compute`` (cuda-cccl, if importable: carry its wheel to the device): reduce, inclusive
+  scan and radix sort with preallocated temporary storage, its fastest use.
 - Host time of a 2^20 reduce of a CuPy array (results stay on the device, no synchronisation), with
   and without a plan.  Target: ≤ 15 µs per call.
 
 Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py [section...]`` (sections: reduce,
-scan, transform, sort, overhead; all by default).
+scan, transform, sort, more, cccl, overhead; all by default).
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ def main(sections):
     print("|---|---|---|---|---|---|---|")
     if "sort" in sections:
         sort_rows(cupy, torch, rng)
+    if "more" in sections:
+        more_rows(cupy, rng)
+    if "cccl" in sections:
+        cccl_rows(cupy, rng)
     if not {"reduce", "scan", "transform"} & set(sections):
         return overhead(cupy, rng) if "overhead" in sections else None
     for logn in (16, 20, 24, 28):
@@ -114,6 +124,87 @@ def sort_rows(cupy, torch, rng):
         cupy.get_default_memory_pool().free_all_blocks()
 
 
+def more_rows(cupy, rng):
+    for logn in (16, 20, 24, 28):
+        n = 1 << logn
+        x = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+        pos = lambda v: v > 0   # noqa: E731
+        assert bool((jk.select(x, pos) == x[x > 0]).all())
+        tj = cuda_event_ms(lambda: jk.select(x, pos))
+        tc = cuda_event_ms(lambda: x[x > 0])
+        print(f"| select v > 0 f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | | {4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
+        tj = cuda_event_ms(lambda: jk.partition(x, pos))
+        tc = cuda_event_ms(lambda: cupy.concatenate([x[x > 0], x[~(x > 0)]]))
+        print(f"| partition v > 0 f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | | {4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
+        got = jk.histogram(x, 64, (-4.0, 4.0))[0]
+        assert bool((got == cupy.histogram(x, 64, (-4.0, 4.0))[0]).all())
+        tj = cuda_event_ms(lambda: jk.histogram(x, 64, (-4.0, 4.0)))
+        tc = cuda_event_ms(lambda: cupy.histogram(x, 64, (-4.0, 4.0)))
+        print(f"| histogram 64 bins f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | | {4 * n / tj / 1e6:.0f} | {tc / tj:.2f}x |")
+        labels = cupy.asarray(rng.integers(0, 1000, n).astype(np.int32))
+        assert bool((jk.unique(labels) == cupy.unique(labels)).all())
+        tj = cuda_event_ms(lambda: jk.unique(labels))
+        tc = cuda_event_ms(lambda: cupy.unique(labels))
+        print(f"| unique int32 (1000 values) | 2^{logn} | {tj:.4f} | {tc:.4f} | | {n / tj / 1e6:.1f} | {tc / tj:.2f}x |")
+        if logn <= 24:
+            less = lambda a, b: a < b   # noqa: E731
+            assert bool((jk.sort(x, less=less) == cupy.sort(x)).all())
+            tj = cuda_event_ms(lambda: jk.sort(x, less=less), reps=5)
+            tc = cuda_event_ms(lambda: cupy.sort(x))
+            print(f"| sort f32 by comparator (merge sort) | 2^{logn} | {tj:.4f} | {tc:.4f} | | {n / tj / 1e6:.1f} | "
+                  f"{tc / tj:.2f}x |")
+        del x, labels
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def cccl_rows(cupy, rng):
+    try:
+        import cuda.compute as cc
+    except Exception as e:   # noqa: BLE001 - not installed, or no bindings for this CUDA
+        print(f"cuda.compute not available: {e!r}")
+        return
+    print("\n| what (vs cuda.compute, preallocated temp storage) | n | jitkit ms | cuda.compute ms | "
+          "jitkit / cuda.compute speed |")
+    print("|---|---|---|---|---|")
+    plus = cc.OpKind.PLUS
+    for logn in (16, 20, 24, 28):
+        n = 1 << logn
+        x = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+        out = cupy.empty(1, cupy.float32)
+        h0 = np.zeros(1, np.float32)
+        red = cc.make_reduce_into(d_in=x, d_out=out, op=plus, h_init=h0)
+        tmp = cupy.empty(max(1, red(temp_storage=None, d_in=x, d_out=out, num_items=n, op=plus, h_init=h0)), cupy.uint8)
+        run = lambda: red(temp_storage=tmp, d_in=x, d_out=out, num_items=n, op=plus, h_init=h0)   # noqa: E731
+        run()
+        assert abs(float(out[0]) - float(jk.reduce(x))) <= 1e-4 * float(cupy.abs(x).sum())
+        tc, tj = cuda_event_ms(run), cuda_event_ms(lambda: jk.reduce(x))
+        print(f"| reduce f32 sum | 2^{logn} | {tj:.4f} | {tc:.4f} | {tc / tj:.2f}x |")
+        xs = cupy.asarray(rng.integers(0, 3, n).astype(np.float32))
+        ys = cupy.empty_like(xs)
+        sc = cc.make_inclusive_scan(d_in=xs, d_out=ys, op=plus, init_value=None)
+        tmp = cupy.empty(max(1, sc(temp_storage=None, d_in=xs, d_out=ys, op=plus, init_value=None, num_items=n)),
+                         cupy.uint8)
+        run = lambda: sc(temp_storage=tmp, d_in=xs, d_out=ys, op=plus, init_value=None, num_items=n)   # noqa: E731
+        run()
+        assert bool((ys[:4096] == jk.scan(xs)[:4096]).all())
+        tc, tj = cuda_event_ms(run), cuda_event_ms(lambda: jk.scan(xs))
+        print(f"| inclusive scan f32 | 2^{logn} | {tj:.4f} | {tc:.4f} | {tc / tj:.2f}x |")
+        k = cupy.asarray(rng.integers(0, 1 << 32, n, dtype=np.uint32))
+        ko = cupy.empty_like(k)
+        srt = cc.make_radix_sort(d_in_keys=k, d_out_keys=ko, d_in_values=None, d_out_values=None,
+                                 order=cc.SortOrder.ASCENDING)
+        nb = srt(temp_storage=None, d_in_keys=k, d_out_keys=ko, d_in_values=None, d_out_values=None, num_items=n)
+        tmp = cupy.empty(max(1, nb), cupy.uint8)
+        run = lambda: srt(temp_storage=tmp, d_in_keys=k, d_out_keys=ko, d_in_values=None,   # noqa: E731
+                          d_out_values=None, num_items=n)
+        run()
+        assert bool((ko == jk.sort(k)).all())
+        tc, tj = cuda_event_ms(run), cuda_event_ms(lambda: jk.sort(k))
+        print(f"| radix sort u32 | 2^{logn} | {tj:.4f} | {tc:.4f} | {tc / tj:.2f}x |")
+        del x, xs, ys, k, ko, tmp
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
 def overhead(cupy, rng):
     x = cupy.asarray(rng.standard_normal(1 << 20, dtype=np.float32))
     plan = jk.plan_reduce(x)
@@ -132,4 +223,4 @@ def overhead(cupy, rng):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["reduce", "scan", "transform", "sort", "overhead"])
+    main(sys.argv[1:] or ["reduce", "scan", "transform", "sort", "more", "cccl", "overhead"])
