@@ -689,7 +689,7 @@ class _Side:
         if self.kind == "numba":               # numba's own device array over the same memory (it keeps dev alive)
             from numba import cuda
             arr = dev if type(dev).__module__.startswith("numba") else cuda.as_cuda_array(dev)
-            return arr.reshape(shape) if tuple(arr.shape) != tuple(shape) else arr
+            return arr.reshape(*shape) if tuple(arr.shape) != tuple(shape) else arr
         return dev
 
     def launch(self, kernel, grid, block, *args, shared=0):
@@ -848,7 +848,7 @@ class ReducePlan:
             return _to_out(out, h[0])
         if out is not None:
             return out
-        return res.reshape(())
+        return side.result(res, ())
 
 
 def _filled(side, n, dtype, v):

@@ -39,6 +39,15 @@ class DeviceBuffer:
         self.ptr = ptr if ptr is not None else driver.mem_alloc(self._key[1])
         self._base = None
 
+    def reshape(self, shape) -> "DeviceBuffer":
+        """The same items in another C-order shape (keeps this one alive)."""
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if int(np.prod(shape)) != self.size:
+            raise ValueError(f"cannot reshape {self.size} items into {shape}")
+        v = self.view(self.dtype)
+        v.shape = shape
+        return v
+
     def view(self, dtype) -> "DeviceBuffer":
         """The same bytes as a 1-d buffer of another dtype (keeps this one alive)."""
         dtype = np.dtype(dtype)
@@ -75,7 +84,7 @@ class DeviceBuffer:
 
     def __del__(self):
         ptr, key = getattr(self, "ptr", None), getattr(self, "_key", None)
-        if ptr is None or key is None:
+        if ptr is None or key is None or _lock is None:     # a view, or interpreter shutdown
             return
         with _lock:
             pool = _free.setdefault(key, [])
