@@ -435,7 +435,8 @@ def _sort_by_key(side, keys, values, key, descending, stream):
         _, v = _radix_sort(side, k, keys, descending, False, "jk.sort")
         return side.result(v, (n,))
     _, perm = _radix_sort(side, k, None, descending, True, "jk.sort")
-    return side.result(_gather(side, keys, perm), (n,)), side.result(_gather(side, values, perm), (n,))
+    return (side.result(_gather(side, side.flat(keys), perm), (n,)),
+            side.result(_gather(side, side.flat(values), perm), (n,)))
 
 
 def _gather_kernel():
@@ -450,10 +451,10 @@ def _gather_kernel():
 
 
 def _gather(side, src, perm):
-    flat = side.flat(src)
+    """``src[perm]`` for flat device (or simulator) arrays."""
     n = perm.shape[0]
     out = side.empty(n, _alg._np_dtype(src))
-    side.launch(_gather_kernel(), -(-n // _alg.THREADS), _alg.THREADS, flat, perm, out)
+    side.launch(_gather_kernel(), -(-n // _alg.THREADS), _alg.THREADS, src, perm, out)
     return out
 
 
