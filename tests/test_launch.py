@@ -222,6 +222,22 @@ def test_fast_path_follows_changing_arguments(rng):
     assert axpb._hot is not None and axpb._hot.fast is not None
 
 
+@gpu
+def test_fast_path_takes_device_buffers(rng):
+    """jitkit's own DeviceBuffer (the host algorithms' temporaries) goes through the fast launcher,
+    and a buffer of another size or dtype falls back correctly."""
+    from jitkit.runtime.devarray import DeviceBuffer
+    for step in range(6):
+        n = int(rng.integers(1, 3000))
+        dt = np.float32 if step < 4 else np.float64
+        x = rng.standard_normal(n).astype(dt)
+        dx, out = DeviceBuffer.from_host(x), DeviceBuffer(n, dt)
+        for _ in range(3):
+            axpb[(n + 127) // 128, 128](2.0, dx, 1.0, out)
+            np.testing.assert_allclose(out.to_host(), 2.0 * x.astype(np.float64) + 1.0, rtol=1e-5, atol=1e-5)
+    assert "ptr" in axpb._hot.fast.source
+
+
 class _OnlyCAI:
     """Exposes nothing but __cuda_array_interface__ (like a numba device array)."""
 

@@ -49,6 +49,15 @@ def _torch_tensor(i, a, ty, env, checks, values):
     return lines
 
 
+def _device_buffer(i, a, ty, env, checks, values):
+    """jitkit's own DeviceBuffer: always C-contiguous, typed as such (see args._devbuf)."""
+    env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
+    checks.append(f"type(a{i}) is K{i} and a{i}.dtype == D{i}")
+    n = ty.ndim
+    values += [f"a{i}.ptr"] + [f"sh{i}[{d}]" for d in range(n)]
+    return [f"sh{i} = a{i}.shape", f"if len(sh{i}) != {n}: return None"]
+
+
 def _scalar(i, a, ty, env, checks, values):
     env[f"K{i}"] = type(a)
     checks.append(f"type(a{i}) is K{i}")
@@ -75,6 +84,8 @@ def _kind(a):
         return _cupy_array
     if mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter") and a.is_cuda:
         return _torch_tensor
+    if cls.__name__ == "DeviceBuffer" and mod == "jitkit.runtime.devarray":
+        return _device_buffer
     if cls in (bool, int, float) or (isinstance(a, np.generic) and not isinstance(a, (np.str_, np.bytes_, np.complexfloating))):
         return _scalar
     return None
@@ -89,6 +100,8 @@ def make(args: tuple, argtypes: tuple, pack):
         if kind is _scalar and ty.is_bf16:
             return None  # passes its bit pattern: the general path
         if kind is None or (kind not in (_scalar, _literal) and not isinstance(ty, T.Array)):
+            return None
+        if kind is _device_buffer and ty.layout != "C":
             return None
         body += kind(i, a, ty, env, checks, values)
     names = ", ".join(f"a{i}" for i in range(len(args)))
