@@ -1094,14 +1094,9 @@ class _LookBack:
     _cache: dict = {}
 
     def __init__(self, side, n: int, tile: int):
-        from ..runtime import driver
-        from ..runtime.devarray import DeviceBuffer
         self.tiles = -(-n // tile)
-        self.status = DeviceBuffer(self.tiles, np.uint64)     # jitkit's own memory whatever the input
-        self.counter = DeviceBuffer(1, np.int64)
-        stream = _stream_int(side.stream)
-        driver.memset_d8(self.status.ptr, 0, self.status.nbytes, stream)
-        driver.memset_d8(self.counter.ptr, 0, self.counter.nbytes, stream)
+        self.status = _zeroed(side, self.tiles, np.uint64)
+        self.counter = _zeroed(side, 1, np.int64)
         self.issued = 0
         self.epoch = 0
 
@@ -1121,6 +1116,17 @@ class _LookBack:
         self.issued += self.tiles
         self.epoch = (self.epoch + 1) % (1 << 30) or 1
         return np.int64(first), np.uint32(self.epoch)
+
+
+def _zeroed(side, n: int, dtype):
+    """A zeroed scratch array of jitkit's own (a DeviceBuffer on the GPU, whatever the input kind)."""
+    if not side.gpu:
+        return np.zeros(n, dtype)
+    from ..runtime import driver
+    from ..runtime.devarray import DeviceBuffer
+    buf = DeviceBuffer(n, dtype)
+    driver.memset_d8(buf.ptr, 0, buf.nbytes, _alg._stream_int(side.stream))
+    return buf
 
 
 def _max_blocks(side) -> int:

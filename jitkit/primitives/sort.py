@@ -35,7 +35,6 @@ __all__ = ["sort", "argsort", "unique"]
 
 DIGITS = 256                # 8-bit digits
 SORT_THREADS = 256
-FULL = 0xFFFFFFFF
 
 
 def _ipt(ksize: int, vsize: int) -> int:
@@ -293,17 +292,6 @@ def _histogram_for(passes, consts, descending):
     return _alg._cached(("digit counts", passes, consts, descending), make)
 
 
-def _zeroed(side, n: int, dtype):
-    """A zeroed scratch array of jitkit's own (a DeviceBuffer on the GPU, whatever the input kind)."""
-    if not side.gpu:
-        return np.zeros(n, dtype)
-    from ..runtime import driver
-    from ..runtime.devarray import DeviceBuffer
-    buf = DeviceBuffer(n, dtype)
-    driver.memset_d8(buf.ptr, 0, buf.nbytes, _alg._stream_int(side.stream))
-    return buf
-
-
 def _check_1d(a, what: str):
     if len(a.shape) != 1:
         raise ValueError(f"{what} sorts 1-d arrays, got shape {tuple(a.shape)} (pass a.ravel() to sort all items)")
@@ -315,7 +303,7 @@ def _sortable(dt: np.dtype, what: str):
                         "pass less= (a comparator)")
 
 
-def _radix_sort(side, keys, values, descending: bool, iota: bool, what: str):
+def _radix_sort(side, keys, values, descending: bool, iota: bool):
     """(sorted keys, values moved with them) as flat device (or simulator) arrays."""
     dt = _alg._np_dtype(keys)
     n = keys.shape[0]
@@ -331,7 +319,7 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool, what: str):
     tile = SORT_THREADS * ipt
     tiles = -(-n // tile)
     wt = np.uint32 if n < (1 << 30) else np.uint64
-    state = _zeroed(side, passes * (DIGITS + 1 + tiles * DIGITS), wt)
+    state = _alg._zeroed(side, passes * (DIGITS + 1 + tiles * DIGITS), wt)
     consts = _order_constants(kt)
     hist_blocks = min(-(-n // (_HIST_THREADS * _HIST_IPT)), _alg._max_blocks(side))
     side.launch(_histogram_for(passes, consts, descending), hist_blocks, _HIST_THREADS, kflat, state)
@@ -349,7 +337,7 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool, what: str):
         last = p == passes - 1
         dst = out if last else bufs[which]
         vdst = vbufs[which] if vdt is not None else None
-        pv = 2 if (iota and p == 0) else vmode if vmode != 2 else 1
+        pv = 1 if vmode == 2 and p > 0 else vmode     # indices are made once, then moved like values
         k = _sort_kernels(p == 0, last, pv, ipt, consts, descending)
         side.launch(k, tiles, SORT_THREADS, src, dst, vsrc if pv == 1 else dummy,
                     vdst if vdst is not None else dummy, state, np.int64(p * DIGITS),
@@ -400,7 +388,7 @@ def sort(keys, values=None, descending=False, key=None, less=None, stream=None):
     if less is not None:
         k, v = _merge_sort(side, keys, values, less, descending, False)
     else:
-        k, v = _radix_sort(side, keys, values, descending, False, "jk.sort")
+        k, v = _radix_sort(side, keys, values, descending, False)
     if values is None:
         return side.result(k, (n,))
     return side.result(k, (n,)), side.result(v, (n,))
@@ -420,7 +408,7 @@ def argsort(keys, descending=False, less=None, stream=None):
     if less is not None:
         _, v = _merge_sort(side, keys, None, less, descending, True)
     else:
-        _, v = _radix_sort(side, keys, None, descending, True, "jk.argsort")
+        _, v = _radix_sort(side, keys, None, descending, True)
     return side.result(v, (n,))
 
 
@@ -432,9 +420,9 @@ def _sort_by_key(side, keys, values, key, descending, stream):
     if n == 0:
         return keys[:0] if values is None else (keys[:0], values[:0])
     if values is None:
-        _, v = _radix_sort(side, k, keys, descending, False, "jk.sort")
+        _, v = _radix_sort(side, k, keys, descending, False)
         return side.result(v, (n,))
-    _, perm = _radix_sort(side, k, None, descending, True, "jk.sort")
+    _, perm = _radix_sort(side, k, None, descending, True)
     return (side.result(_gather(side, side.flat(keys), perm), (n,)),
             side.result(_gather(side, side.flat(values), perm), (n,)))
 
@@ -679,7 +667,7 @@ def unique(x, return_index=False, return_inverse=False, return_counts=False, str
         outs = [side.result(side.empty(0, np.int64), (0,)) for want in extra if want]
         return (e, *outs) if outs else e
     need_perm = return_index or return_inverse
-    s, perm = _radix_sort(side, x.reshape(-1), None, False, need_perm, "jk.unique")
+    s, perm = _radix_sort(side, x.reshape(-1), None, False, need_perm)
     grid_n = min(-(-n // _alg.THREADS), 4096 if side.gpu else 4)
     flags = side.empty(n, np.int64)
     side.launch(_heads, grid_n, _alg.THREADS, s, flags)
