@@ -15,6 +15,14 @@ gpu = pytest.mark.skipif(not HAVE_GPU, reason="needs a CUDA GPU")
 
 
 @pytest.fixture
+def target(request):
+    """Indirectly parametrized with "sim" or "gpu": jitkit's target for the test, "auto" after it."""
+    jk.set_target(request.param)
+    yield request.param
+    jk.set_target("auto")
+
+
+@pytest.fixture
 def rng(request):
     """A fresh generator per test; the seed is printed on failure for reproduction."""
     seed = secrets.randbits(32)

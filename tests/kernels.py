@@ -64,6 +64,17 @@ def rand(rng, dtype, n, lo=-50, hi=50, nonzero=False):
     return a
 
 
+def dtype_named(name):
+    """The NumPy dtype of a type name, bfloat16 included (ml_dtypes')."""
+    return BF16 if name == "bfloat16" else np.dtype(name)
+
+
+@jk.jit
+def last(a, b):
+    """Associative, not commutative: the reduction of a sequence is its last element."""
+    return b
+
+
 def poison(shape, dtype):
     dt = np.dtype(dtype)
     if dt.kind in "fc" or (BF16 is not None and dt == BF16):

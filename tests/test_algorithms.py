@@ -8,23 +8,12 @@ import pytest
 
 import jitkit as jk
 from conftest import gpu
-from kernels import BF16
+from kernels import BF16, dtype_named, last
 
 TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
 DTYPES = ("int8", "uint8", "int16", "int32", "int64", "uint32", "uint64", "float16", "float32", "float64") + \
     (("bfloat16",) if BF16 is not None else ())
 SIZES = (1, 5, 2047, 2048, 2049, 30001)
-
-
-@pytest.fixture
-def target(request):
-    jk.set_target(request.param)
-    yield request.param
-    jk.set_target("auto")
-
-
-def _dt(name):
-    return BF16 if name == "bfloat16" else np.dtype(name)
 
 
 def _values(rng, dt, n):
@@ -34,17 +23,11 @@ def _values(rng, dt, n):
     return rng.integers(max(info.min, -50), min(info.max, 50) + 1, n).astype(dt)
 
 
-@jk.jit
-def last(a, b):
-    """Associative, not commutative: a reduction gives the last element."""
-    return b
-
-
 @pytest.mark.parametrize("target", TARGETS, indirect=True)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
 def test_reduce_ops(target, dtype, n, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     x = _values(rng, dt, n)
     wide = x.astype(np.float64) if (dt == BF16 or np.dtype(dt).kind == "f") else x
     s = jk.reduce(x)
@@ -108,7 +91,7 @@ def test_plan_reuses_temporaries(target, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
 def test_scan(target, dtype, n, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     x = _values(rng, dt, n)
     if dt == BF16 or np.dtype(dt).kind == "f":
         x = (x.astype(np.float32) % 3).astype(dt)      # small non-negative: exact running sums in 16 bits too

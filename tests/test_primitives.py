@@ -9,7 +9,7 @@ import pytest
 import jitkit as jk
 from conftest import gpu
 
-from kernels import BF16  # NumPy storage for bfloat16 (ml_dtypes), or None
+from kernels import BF16, dtype_named, last  # NumPy storage for bfloat16 (ml_dtypes), or None
 
 TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
 BLOCKS = (32, 64, 96, 128, 256, 1024)
@@ -17,16 +17,6 @@ INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"
 FLOATS = ("float16", "float32", "float64") + (("bfloat16",) if BF16 is not None else ())
 DTYPES = INTS + FLOATS
 TOL = {"float16": 2e-2, "bfloat16": 6e-2, "float32": 1e-5, "float64": 1e-12}
-
-
-def _dt(name):
-    return BF16 if name == "bfloat16" else np.dtype(name)
-
-
-@jk.jit
-def last(a, b):
-    """Associative, not commutative: the reduction of a sequence is its last element."""
-    return b
 
 
 OPS = {"add": operator.add, "max": max, "min": min, "last": last}
@@ -81,7 +71,7 @@ def reduce_scan_kernel(x, wred, wscan, bred, binc, bexc, bagg, op: jk.constexpr)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nt", BLOCKS)
 def test_reduce_and_scan(target, op, dtype, nt, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     nblocks = 3
     n = nblocks * nt
     x = _values(rng, dt, n)
@@ -216,7 +206,7 @@ def _stable_order(key, desc):
 @pytest.mark.parametrize("nt,ipt", [(32, 4), (64, 1), (96, 3), (128, 2), (256, 4), (1024, 1)])
 @pytest.mark.parametrize("desc", [False, True])
 def test_block_radix_sort_pairs(target, dtype, nt, ipt, desc, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     nb = 2
     n = nb * nt * ipt
     keys = _sort_keys(rng, dt, n)

@@ -7,23 +7,12 @@ import pytest
 
 import jitkit as jk
 from conftest import gpu
-from kernels import BF16
+from kernels import BF16, dtype_named
 
 TARGETS = ["sim", pytest.param("gpu", marks=gpu)]
 KEY_TYPES = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16",
              "float32", "float64") + (("bfloat16",) if BF16 is not None else ())
-SIZES = (1, 2, 383, 6912, 6913, 20001)        # 6912 = one tile of 4-byte keys (384 threads x 18)
-
-
-@pytest.fixture
-def target(request):
-    jk.set_target(request.param)
-    yield request.param
-    jk.set_target("auto")
-
-
-def _dt(name):
-    return BF16 if name == "bfloat16" else np.dtype(name)
+SIZES = (1, 2, 383, 3073, 5120, 5121, 20001)  # a tile: 5120 keys up to 4 bytes (256 threads x 20), 3072 wider
 
 
 def _keys(rng, dt, n, narrow=False):
@@ -73,7 +62,7 @@ def _same_bits(a, b):
 @pytest.mark.parametrize("dtype", KEY_TYPES)
 @pytest.mark.parametrize("n", SIZES)
 def test_sort_and_argsort(target, dtype, n, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     for descending in (False, True):
         x = _keys(rng, dt, n, narrow=descending)             # narrow: many equal keys, stability matters
         order = _order(x, descending)
@@ -167,7 +156,7 @@ def test_sort_device_arrays(rng):
 @pytest.mark.parametrize("target", TARGETS, indirect=True)
 @pytest.mark.parametrize("dtype", ("bool", "int8", "uint16", "int32", "int64", "float16", "float32", "float64"))
 def test_unique(target, dtype, rng):
-    dt = _dt(dtype)
+    dt = dtype_named(dtype)
     x = _keys(rng, dt, 7000, narrow=True)
     if dt.kind == "f":
         x[::13] = -0.0
