@@ -1125,7 +1125,7 @@ def _zeroed(side, n: int, dtype):
     from ..runtime import driver
     from ..runtime.devarray import DeviceBuffer
     buf = DeviceBuffer(n, dtype)
-    driver.memset_d8(buf.ptr, 0, buf.nbytes, _alg._stream_int(side.stream))
+    driver.memset_d8(buf.ptr, 0, buf.nbytes, _stream_int(side.stream))
     return buf
 
 
