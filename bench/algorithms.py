@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _common import cuda_event_ms, device_name  # noqa: E402
+from _common import cuda_event_ms, device_name, interleaved_us  # noqa: E402
 
 import jitkit as jk  # noqa: E402
 
@@ -207,20 +207,14 @@ def cccl_rows(cupy, rng):
 
 
 def overhead(cupy, rng):
+    """Host time per call, interleaved rounds (machine drift hits all three alike), median and range."""
     x = cupy.asarray(rng.standard_normal(1 << 20, dtype=np.float32))
     plan = jk.plan_reduce(x)
-    for label, fn in (("jk.reduce(x)", lambda: jk.reduce(x)), ("plan(x)", lambda: plan(x)),
-                      ("cupy x.sum()", lambda: x.sum())):
-        for _ in range(100):
-            fn()
-        cupy.cuda.runtime.deviceSynchronize()
-        reps = 2000
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        host = (time.perf_counter() - t0) / reps * 1e6
-        cupy.cuda.runtime.deviceSynchronize()
-        print(f"host time per call, 2^20 f32 sum, {label}: {host:.1f} us")
+    got = interleaved_us({"jk.reduce(x)": lambda: jk.reduce(x), "plan(x)": lambda: plan(x),
+                          "cupy x.sum()": lambda: x.sum()}, n=2000, rounds=7,
+                         sync=cupy.cuda.runtime.deviceSynchronize)
+    for label, (med, lo, hi) in got.items():
+        print(f"host time per call, 2^20 f32 sum, {label}: {med:.1f} us (rounds {lo:.1f}-{hi:.1f})")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ def test_plan_reuses_temporaries(target, rng):
 
 
 @pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_reduce_in_one_launch_over_many_blocks(target, rng):
+    """The last block to finish combines the partials in block order and re-zeroes its counter: the
+    same (cached) plan, called again and again, stays right; order-sensitive ops see block order."""
+    n = (1 << 22) + 5 if target == "gpu" else 50001
+    for _ in range(3):
+        x = rng.standard_normal(n)
+        assert np.isclose(jk.reduce(x), x.sum(), rtol=1e-12, atol=1e-9)
+        assert jk.reduce(x, lambda a, b: b) == x[-1]          # no identity, does not commute
+        assert jk.reduce(x, lambda a, b: a) == x[0]
+        assert jk.reduce(x, lambda a, b: a if a >= b else b, init=-np.inf) == x.max()
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
 def test_scan(target, dtype, n, rng):
@@ -188,7 +201,30 @@ def test_device_arrays_cupy_and_torch(rng):
 
 
 @gpu
-@pytest.mark.parametrize("n", [1, 7, 2048, 2049, 50001, 1 << 20, (1 << 22) + 3])
+def test_reduce_hot_path_takes_only_what_it_was_planned_for(rng):
+    """A plan's hot path (1-d contiguous CuPy/PyTorch, default stream, no out=) hands anything else
+    to the general path: strided views, other dtypes, out=, streams."""
+    cupy = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal(100002)
+    for dev in (cupy.asarray(x), torch.as_tensor(x, device="cuda")):
+        for part in (dev[::2], dev[:50001], dev[1::2], dev[50001:]):   # 50001 items, strided or not
+            host = (part.get() if hasattr(part, "get") else part.cpu().numpy())
+            got = jk.reduce(part)
+            assert type(got) is type(dev) and got.shape == ()
+            assert np.isclose(float(got), host.sum(), rtol=1e-12, atol=1e-9)
+        f32 = dev[:50001].astype(cupy.float32) if hasattr(dev, "get") else dev[:50001].float()
+        assert np.isclose(float(jk.reduce(f32)), x[:50001].sum(), rtol=1e-4, atol=1e-2)
+        out = dev[:1].clone() if hasattr(dev, "clone") else dev[:1].copy()
+        assert jk.reduce(dev, max, out=out) is out and float(out[0]) == x.max()
+        stream = cupy.cuda.Stream() if hasattr(dev, "get") else torch.cuda.Stream()
+        r = jk.reduce(dev, max, stream=stream)
+        stream.synchronize()
+        assert float(r) == x.max()
+
+
+@gpu
+@pytest.mark.parametrize("n", [1, 7, 2559, 2560, 2561, 50001, 1 << 20, (1 << 22) + 3])
 def test_single_pass_scan(n, rng):
     """4-byte types on the GPU take the decoupled look-back scan: repeated calls (the tile words are
     never cleared, each call has its own epoch), every op kind, in order, exclusive, with init."""
