@@ -54,3 +54,9 @@ from .primitives.sort import argsort, sort, unique  # noqa: E402
 
 __all__ += ["sort", "argsort", "unique", "block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted",
             "select", "partition", "histogram"]
+
+from . import notebook  # noqa: E402  (Jupyter: kernel cards, compile errors as HTML, progress)
+from .notebook import load_ipython_extension  # noqa: E402  (%load_ext jitkit)
+
+__all__ += ["notebook"]
+notebook._auto_install()

@@ -245,6 +245,11 @@ class Dispatcher:
     def __repr__(self):
         return f"<jitkit kernel {self.__qualname__}>"
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: signatures, registers and shared memory per signature, expandable IR/PTX/SASS."""
+        from .notebook import kernel_html
+        return kernel_html(self)
+
     # ---------------------------------------------------------------- launch
     def __getitem__(self, config) -> Launcher:
         try:
@@ -453,12 +458,14 @@ class Dispatcher:
         key = (argtypes, arch, block)
         found = self._results.get(key)
         if found is None:
-            from .compiler.pipeline import compile_kernel  # the compiler loads on first use
+            from .compiler.pipeline import compile_kernel, signature_str  # the compiler loads on first use
+            from .notebook import progress
             with self._lock:
                 found = self._results.get(key)
                 if found is None:
                     try:
-                        found = compile_kernel(self.py_func, argtypes, arch, self.options, block)
+                        with progress(f"compiling {self.__qualname__}{signature_str(argtypes)} for {arch}"):
+                            found = compile_kernel(self.py_func, argtypes, arch, self.options, block)
                     except CompileError as exc:
                         if config.keep_compiler_frames():
                             raise

@@ -68,6 +68,10 @@ class CompileError(JitkitError):
         self.chain: list[Loc] = []
         super().__init__(message)
 
+    def _repr_html_(self) -> str:
+        from .notebook import error_html
+        return error_html(self)
+
     def add_call_site(self, loc: Loc) -> None:
         """Record that the failing function was reached through a call at ``loc``."""
         self.chain.append(loc)

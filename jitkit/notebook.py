@@ -1,0 +1,285 @@
+"""Jupyter support: kernels that display themselves, compile errors with the source line
+highlighted, progress for anything slower than a second.
+
+- A ``@jk.jit`` function shown in a notebook (the last expression of a cell) renders as a card:
+  its compiled signatures with registers, shared, local and stack bytes per signature, and
+  expandable NVVM IR, PTX and SASS (see :func:`kernel_html`).
+- A :class:`~jitkit.CompileError` raised in a cell renders the failing line in its context, the
+  column marked, then each call site (see :func:`error_html`); the plain traceback follows.  This
+  handler installs itself when jitkit is imported inside IPython; ``%load_ext jitkit`` does the same.
+- Compiles that take over a second show what is compiling and for how long (see :func:`progress`),
+  as do the loops you wrap in ``jk.notebook.progress(label, total)``.
+
+Outside IPython nothing here prints; ``JITKIT_PROGRESS=1`` shows progress on stderr in a terminal,
+``JITKIT_PROGRESS=0`` turns it off in notebooks too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import html
+import linecache
+import os
+import re
+import sys
+import threading
+import time
+
+__all__ = ["kernel_html", "error_html", "progress", "load_ipython_extension"]
+
+DELAY = 1.0          # seconds before a progress line appears
+MAX_TEXT = 200_000   # characters of IR / PTX / SASS shown per section
+
+_STYLE = """<style>
+.jitkit-card{font-family:system-ui,sans-serif;font-size:13px;border:1px solid #c8ccd0;border-radius:6px;
+  padding:8px 12px;margin:4px 0;max-width:1100px}
+.jitkit-card table{border-collapse:collapse;margin:6px 0}
+.jitkit-card th,.jitkit-card td{border:1px solid #dde;padding:2px 8px;text-align:left;font-size:12px}
+.jitkit-card pre{max-height:420px;overflow:auto;background:#f6f8fa;padding:6px;font-size:11px}
+.jitkit-card summary{cursor:pointer;margin:2px 0}
+.jitkit-error{border-color:#d33}
+.jitkit-error .jitkit-msg{color:#b00;font-weight:bold;white-space:pre-wrap}
+.jitkit-src{background:#f6f8fa;padding:4px 0;margin:4px 0;font-family:monospace;font-size:12px}
+.jitkit-src div{white-space:pre;padding:0 8px}
+.jitkit-error-line{background:#ffe3e3}
+.jitkit-col{text-decoration:underline wavy #d00;font-weight:bold}
+</style>"""
+
+
+# ------------------------------------------------------------------ kernels
+def kernel_html(kernel) -> str:
+    """The HTML card of a ``@jk.jit`` function (what ``kernel._repr_html_()`` returns).
+
+    One row per compiled (signature, arch, block): registers, shared/local/stack bytes (read from
+    the cubin, no GPU needed; needs cuobjdump: ``pip install jitkit[sass]``) and compile time; for
+    each, expandable NVVM IR, PTX and SASS.  Signatures typed for the CPU simulator are listed too."""
+    from .compiler.pipeline import signature_str
+    name = html.escape(kernel.__qualname__)
+    params = ", ".join(kernel.py_func.__code__.co_varnames[:kernel._nparams])
+    doc = (kernel.__doc__ or "").strip().splitlines()
+    parts = [_STYLE, '<div class="jitkit-card">',
+             f"<div><b>@jk.jit</b> <code>{name}({html.escape(params)})</code>"
+             + (f" &mdash; {html.escape(doc[0])}" if doc else "") + "</div>"]
+    results = list(kernel._results.items())
+    sims = list(kernel._sim_funcs)
+    if not results and not sims:
+        parts.append("<div><i>not compiled yet</i>: it compiles on its first launch, or with "
+                     "<code>kernel.compile(signature, arch='sm_90')</code> (no GPU needed)</div>")
+    if results:
+        parts.append("<table><tr><th>signature</th><th>arch</th><th>block</th><th>registers</th>"
+                     "<th>shared bytes</th><th>local bytes</th><th>stack bytes</th><th>compile</th></tr>")
+        for (argtypes, arch, block), res in results:
+            usage = _resources(res)
+            cells = [signature_str(argtypes), arch, "any" if block is None else "x".join(map(str, block))]
+            if isinstance(usage, dict):
+                cells += [usage.get("registers", "?"), usage.get("shared_bytes", "?"), usage.get("local_bytes", "?"),
+                          usage.get("stack_bytes", "?")]
+            else:
+                cells += [usage, "", "", ""]
+            cells.append("disk cache" if res.from_disk else f"{sum(res.timings.values()) * 1e3:.0f} ms")
+            parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+        for (argtypes, arch, block), res in results:
+            label = html.escape(f"{signature_str(argtypes)} for {arch}")
+            parts.append(f"<details><summary>{label}</summary>")
+            for title, text in (("NVVM IR", lambda: res.ir), ("PTX", lambda: res.ptx),
+                                ("SASS", lambda: _sass(res))):
+                body = _text(text)
+                lines = body.count("\n") + 1
+                parts.append(f"<details><summary>{title} ({lines} lines)</summary><pre>{html.escape(body)}</pre>"
+                             "</details>")
+            parts.append("</details>")
+    if sims:
+        shown = sorted({signature_str(k[0]) + (f", block {'x'.join(map(str, k[1]))}" if k[1] else "")
+                        if kernel._per_block else signature_str(k) for k in sims})
+        parts.append("<div>typed for the CPU simulator: " + ", ".join(f"<code>{html.escape(s)}</code>"
+                                                                       for s in shown) + "</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _resources(res):
+    from . import errors
+    from .runtime import toolchain
+    try:
+        return toolchain.resource_usage(res.cubin)[res.name]
+    except (errors.ToolchainError, KeyError, OSError) as exc:
+        return f"unavailable ({str(exc).splitlines()[0][:80]})"
+
+
+def _sass(res) -> str:
+    from .runtime import toolchain
+    return toolchain.disassemble(res.cubin)
+
+
+def _text(make) -> str:
+    from . import errors
+    try:
+        text = make()
+    except (errors.JitkitError, OSError) as exc:
+        return f"unavailable: {exc}"
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + f"\n... ({len(text) - MAX_TEXT} more characters: use kernel.inspect_*())"
+    return text
+
+
+# ------------------------------------------------------------------ compile errors
+def error_html(err) -> str:
+    """A :class:`~jitkit.CompileError` as HTML: the message, then for its location and each call
+    site the source lines around it with the failing line highlighted and its column marked."""
+    parts = [_STYLE, '<div class="jitkit-card jitkit-error">',
+             f'<div class="jitkit-msg">{html.escape(type(err).__name__)}: {html.escape(err.message)}</div>']
+    sites = ([err.loc] if err.loc is not None else []) + list(err.chain)
+    for i, loc in enumerate(sites):
+        where = f"{loc.filename}, line {loc.line}" + (f", in {loc.func}" if loc.func else "")
+        parts.append(f"<div>{'called from ' if i else ''}<code>{html.escape(where)}</code></div>")
+        parts.append(_excerpt(loc, context=2 if i == 0 else 0))
+    if err.hint:
+        parts.append(f"<div><i>hint: {html.escape(err.hint)}</i></div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _excerpt(loc, context: int) -> str:
+    lines = linecache.getlines(loc.filename)
+    if not lines and loc.source_line:
+        lines, first = [loc.source_line], loc.line
+    else:
+        first = 1
+    rows = []
+    for no in range(max(loc.line - context, first), loc.line + context + 1):
+        if not first <= no < first + len(lines):
+            continue
+        text = lines[no - first].rstrip("\n")
+        if no == loc.line:
+            col = min(max(loc.col, 0), len(text))
+            word = re.match(r"\w+|\S|$", text[col:]).group() or " "     # the token at the column
+            mark = (html.escape(text[:col]) + f'<span class="jitkit-col">{html.escape(word)}</span>'
+                    + html.escape(text[col + len(word.strip()):]))
+            rows.append(f'<div class="jitkit-error-line">{no:5d}  {mark}</div>')
+        else:
+            rows.append(f"<div>{no:5d}  {html.escape(text)}</div>")
+    return '<div class="jitkit-src">' + "".join(rows) + "</div>"
+
+
+def _show_compile_error(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for CompileError: the HTML card, then the usual text traceback."""
+    try:
+        from IPython.display import HTML, display
+        display(HTML(error_html(value)))
+    except Exception:   # noqa: BLE001 - the text traceback below still tells the whole story
+        pass
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext jitkit``: render compile errors as HTML in this IPython session."""
+    from .errors import CompileError
+    ip.set_custom_exc((CompileError,), _show_compile_error)
+
+
+def _auto_install() -> None:
+    """Called on ``import jitkit``: inside a running IPython, install the error handler."""
+    ipy = sys.modules.get("IPython")
+    if ipy is None:
+        return
+    try:
+        ip = ipy.get_ipython()
+    except Exception:   # noqa: BLE001
+        return
+    if ip is not None and hasattr(ip, "set_custom_exc"):
+        load_ipython_extension(ip)
+
+
+# ------------------------------------------------------------------ progress
+def _mode() -> str | None:
+    """'notebook', 'terminal' or None (off)."""
+    env = os.environ.get("JITKIT_PROGRESS")
+    if env == "0":
+        return None
+    ipy = sys.modules.get("IPython")
+    if ipy is not None:
+        try:
+            ip = ipy.get_ipython()
+        except Exception:   # noqa: BLE001
+            ip = None
+        if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
+            return "notebook"
+    return "terminal" if env == "1" else None
+
+
+class progress:
+    """``with jk.notebook.progress("label", total=n) as p: ... p.update(i)``: a status line that
+    appears once the block has run for a second (:data:`DELAY`), shows the elapsed time (and i of
+    total), and ends with the total time.  Quiet for anything faster, and outside notebooks unless
+    ``JITKIT_PROGRESS=1``.  jitkit wraps every kernel compile in one."""
+
+    def __init__(self, label: str, total: int | None = None):
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.shown = False
+        self._mode = _mode()
+        self._handle = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        if self._mode is not None:     # the thread runs in this context: ipykernel finds the cell's parent there
+            ctx = contextvars.copy_context()
+            self._thread = threading.Thread(target=ctx.run, args=(self._tick,), name="jitkit-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def update(self, done: int) -> None:
+        """Record progress: ``done`` of ``total`` finished."""
+        self.done = done
+
+    def _line(self, final: bool) -> str:
+        dt = time.perf_counter() - self.t0
+        count = f" {self.done}/{self.total}" if self.total is not None else ""
+        if final:
+            return f"jitkit: {self.label}{count}: done in {dt:.1f} s"
+        bar = ""
+        if self.total:
+            k = int(20 * min(self.done, self.total) / self.total)
+            bar = " [" + "#" * k + "." * (20 - k) + "]"
+        return f"jitkit: {self.label}{bar}{count} ... {dt:.1f} s"
+
+    def _show(self, final: bool = False) -> None:
+        with self._lock:
+            text = self._line(final)
+            if self._mode == "terminal":
+                sys.stderr.write("\r" + text + ("\n" if final else ""))
+                sys.stderr.flush()
+                return
+            from IPython.display import display
+            if self._handle is None:
+                self._handle = display({"text/plain": text}, raw=True, display_id=True)
+            else:
+                self._handle.update({"text/plain": text}, raw=True)
+
+    def _tick(self) -> None:
+        if self._stop.wait(DELAY):
+            return
+        self.shown = True
+        while True:
+            try:
+                self._show()
+            except Exception:   # noqa: BLE001 - progress must never break the work it reports on
+                return
+            if self._stop.wait(0.5):
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            if self.shown:
+                try:
+                    self._show(final=True)
+                except Exception:   # noqa: BLE001
+                    pass
+        return False

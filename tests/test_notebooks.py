@@ -1,0 +1,103 @@
+"""The teaching notebooks execute top to bottom (nbclient, a real IPython kernel) and say what they
+should: on the CPU simulator in CI, on the GPU where there is one.
+
+Each notebook checks its own results against NumPy in its cells (a failed assert fails the run).
+On top of that a code cell's ``metadata.jitkit`` may list strings its outputs must contain
+(``expect``; ``expect_gpu`` / ``expect_sim`` for one target only) and a MIME type it must produce
+(``expect_mime``).  Cells tagged ``raises-exception`` must raise.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+import jitkit as jk
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def _outputs_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append(out.get("ename", "") + ": " + out.get("evalue", ""))
+        else:
+            for mime, data in out.get("data", {}).items():
+                if mime.startswith("text/"):
+                    parts.append(data if isinstance(data, str) else "".join(data))
+    return "\n".join(parts)
+
+
+def _mimes(cell) -> set:
+    return {m for out in cell.get("outputs", []) for m in out.get("data", {})}
+
+
+def test_there_are_five_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+_EXECUTED: dict = {}
+
+
+def _executed(path):
+    """The notebook at ``path`` after running it (once per test session)."""
+    if path not in _EXECUTED:
+        nb = nbformat.read(path, as_version=4)
+        saved = os.environ.get("MPLBACKEND")
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+        try:
+            nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}}).execute()
+        except nbclient.exceptions.CellExecutionError:
+            _EXECUTED[path] = None
+            raise
+        finally:
+            if saved is None:
+                os.environ.pop("MPLBACKEND", None)
+            else:
+                os.environ["MPLBACKEND"] = saved
+        _EXECUTED[path] = nb
+    if _EXECUTED[path] is None:
+        pytest.fail(f"{path.name} failed to execute (see its own test)")
+    return _EXECUTED[path]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_says_what_it_should(path):
+    nb = _executed(path)
+    gpu = jk.gpu_available()
+    checked = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        text = _outputs_text(cell)
+        raised = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        assert raised == ("raises-exception" in cell.metadata.get("tags", [])), (i, text[-2000:])
+        meta = cell.metadata.get("jitkit", {})
+        for want in meta.get("expect", []) + meta.get("expect_gpu" if gpu else "expect_sim", []):
+            assert want in text, f"cell {i} of {path.name}: {want!r} not in its output:\n{text[-2000:]}"
+            checked += 1
+        if "expect_mime" in meta:
+            assert meta["expect_mime"] in _mimes(cell), (i, _mimes(cell))
+            checked += 1
+    assert checked >= 4
+
+
+def test_compile_error_cell_renders_the_line_highlighted():
+    """The error card of notebook 01's failing cell: the dict line is the highlighted one."""
+    nb = _executed(NOTEBOOKS[0])
+    cell = next(c for c in nb.cells if "raises-exception" in c.metadata.get("tags", []))
+    html = "".join(o["data"]["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+    line = html.split('class="jitkit-error-line"')[1].split("</div>")[0]
+    assert "bounds" in line and 'class="jitkit-col"' in line
+    err = next(o for o in cell.outputs if o["output_type"] == "error")
+    assert err["ename"] == "UnsupportedError" and "dict" in err["evalue"]
