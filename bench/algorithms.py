@@ -16,11 +16,13 @@
   ``cupy.sort`` of plain keys, to show the price of a comparator).
 - ``cuda.compute`` (cuda-cccl, if importable: carry its wheel to the device): reduce, inclusive
   scan and radix sort with preallocated temporary storage, its fastest use.
+- ``targets``: the 2^28 reduce and scan targets again, jitkit and every peer timed in interleaved
+  rounds, so that drift between the peers' measurements cannot decide a ratio.
 - Host time of a 2^20 reduce of a CuPy array (results stay on the device, no synchronisation), with
   and without a plan.  Target: ≤ 15 µs per call.
 
 Run on a GPU machine: ``PYTHONPATH=. python bench/algorithms.py [section...]`` (sections: reduce,
-scan, transform, sort, more, cccl, overhead; all by default).
+scan, transform, sort, more, cccl, targets, overhead; all by default).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def main(sections):
         more_rows(cupy, rng)
     if "cccl" in sections:
         cccl_rows(cupy, rng)
+    if "targets" in sections:
+        targets(cupy, torch, rng)
     if not {"reduce", "scan", "transform"} & set(sections):
         return overhead(cupy, rng) if "overhead" in sections else None
     for logn in (16, 20, 24, 28):
@@ -206,6 +210,47 @@ def cccl_rows(cupy, rng):
         cupy.get_default_memory_pool().free_all_blocks()
 
 
+def targets(cupy, torch, rng, rounds=7):
+    """The #7 targets at 2^28, each peer timed in interleaved rounds (CUDA events, median of 20 per
+    round) so that clock and machine drift hit all alike: median of the round medians, and range."""
+    import statistics
+    try:
+        import cuda.compute as cc
+    except Exception:   # noqa: BLE001
+        cc = None
+    n = 1 << 28
+    x = cupy.asarray(rng.standard_normal(n, dtype=np.float32))
+    xs = cupy.asarray(rng.integers(0, 3, n).astype(np.float32))
+    t, ts = torch.as_tensor(x, device="cuda"), torch.as_tensor(xs, device="cuda")
+    reduce_fns = {"jk.reduce": lambda: jk.reduce(x), "cupy.sum": lambda: x.sum(), "torch.sum": lambda: t.sum()}
+    scan_fns = {"jk.scan": lambda: jk.scan(xs), "cupy.cumsum": lambda: cupy.cumsum(xs),
+                "torch.cumsum": lambda: torch.cumsum(ts, 0)}
+    if cc is not None:
+        plus, h0 = cc.OpKind.PLUS, np.zeros(1, np.float32)
+        out, ys = cupy.empty(1, cupy.float32), cupy.empty_like(xs)
+        red = cc.make_reduce_into(d_in=x, d_out=out, op=plus, h_init=h0)
+        tr = cupy.empty(max(1, red(temp_storage=None, d_in=x, d_out=out, num_items=n, op=plus, h_init=h0)), cupy.uint8)
+        reduce_fns["cuda.compute"] = lambda: red(temp_storage=tr, d_in=x, d_out=out, num_items=n, op=plus, h_init=h0)
+        sc = cc.make_inclusive_scan(d_in=xs, d_out=ys, op=plus, init_value=None)
+        tsc = cupy.empty(max(1, sc(temp_storage=None, d_in=xs, d_out=ys, op=plus, init_value=None, num_items=n)),
+                         cupy.uint8)
+        scan_fns["cuda.compute"] = lambda: sc(temp_storage=tsc, d_in=xs, d_out=ys, op=plus, init_value=None,
+                                              num_items=n)
+    print(f"\n| 2^28 float32, {rounds} interleaved rounds | ms (median) | range | GB/s | jitkit speed vs it |")
+    print("|---|---|---|---|---|")
+    for fns, nbytes in ((reduce_fns, 4 * n), (scan_fns, 8 * n)):
+        per = {k: [] for k in fns}
+        for _ in range(rounds):
+            for k, fn in fns.items():
+                per[k].append(cuda_event_ms(fn, reps=20))
+        mine = statistics.median(next(iter(per.values())))
+        for k, v in per.items():
+            med = statistics.median(v)
+            print(f"| {k} | {med:.4f} | {min(v):.4f}-{max(v):.4f} | {nbytes / med / 1e6:.0f} | {med / mine:.2f}x |")
+    del x, xs, t, ts
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
 def overhead(cupy, rng):
     """Host time per call, interleaved rounds (machine drift hits all three alike), median and range."""
     x = cupy.asarray(rng.standard_normal(1 << 20, dtype=np.float32))
@@ -218,4 +263,4 @@ def overhead(cupy, rng):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["reduce", "scan", "transform", "sort", "more", "cccl", "overhead"])
+    main(sys.argv[1:] or ["reduce", "scan", "transform", "sort", "more", "cccl", "targets", "overhead"])
