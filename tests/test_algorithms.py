@@ -98,6 +98,9 @@ def test_reduce_in_one_launch_over_many_blocks(target, rng):
         assert jk.reduce(x, lambda a, b: b) == x[-1]          # no identity, does not commute
         assert jk.reduce(x, lambda a, b: a) == x[0]
         assert jk.reduce(x, lambda a, b: a if a >= b else b, init=-np.inf) == x.max()
+    unaligned = rng.standard_normal(n + 1).astype(np.float32)[1:]   # off 16-byte alignment: no vector loads
+    assert np.isclose(jk.reduce(unaligned), unaligned.astype(np.float64).sum(), rtol=1e-4, atol=1e-2)
+    assert jk.reduce(unaligned, max) == unaligned.max()
 
 
 @pytest.mark.parametrize("target", TARGETS, indirect=True)

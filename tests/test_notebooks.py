@@ -46,25 +46,35 @@ def test_there_are_five_notebooks():
 
 
 _EXECUTED: dict = {}
+# the kernel imports the jitkit under test, wherever the notebook's own directory is
+_KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+               "PYTHONPATH": os.pathsep.join([str(pathlib.Path(jk.__file__).resolve().parent.parent)]
+                                             + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+
+def _execute(nb, cwd) -> None:
+    saved = {k: os.environ.get(k) for k in _KERNEL_ENV}
+    os.environ.update(_KERNEL_ENV)
+    try:
+        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _executed(path):
     """The notebook at ``path`` after running it (once per test session)."""
     if path not in _EXECUTED:
         nb = nbformat.read(path, as_version=4)
-        saved = os.environ.get("MPLBACKEND")
-        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         try:
-            nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}}).execute()
+            _execute(nb, path.parent)
         except nbclient.exceptions.CellExecutionError:
             _EXECUTED[path] = None
             raise
-        finally:
-            if saved is None:
-                os.environ.pop("MPLBACKEND", None)
-            else:
-                os.environ["MPLBACKEND"] = saved
         _EXECUTED[path] = nb
     if _EXECUTED[path] is None:
         pytest.fail(f"{path.name} failed to execute (see its own test)")
@@ -101,3 +111,20 @@ def test_compile_error_cell_renders_the_line_highlighted():
     assert "bounds" in line and 'class="jitkit-col"' in line
     err = next(o for o in cell.outputs if o["output_type"] == "error")
     assert err["ename"] == "UnsupportedError" and "dict" in err["evalue"]
+
+
+def test_progress_lines_reach_the_running_cell():
+    """In a real kernel the progress line is a display updated in place, in the cell that started it."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import time\nimport jitkit as jk\njk.notebook.DELAY = 0.05\n"
+        "with jk.notebook.progress('demo', total=3) as p:\n"
+        "    for i in range(3):\n        time.sleep(0.2)\n        p.update(i + 1)\n"
+        "print('after')")]
+    _execute(nb, pathlib.Path(__file__).parent)
+    outs = nb.cells[0].outputs
+    shown = [o for o in outs if o["output_type"] == "display_data"]
+    assert len(shown) == 1, outs                  # one line, updated in place (display_id)
+    text = shown[0]["data"]["text/plain"]
+    assert text.startswith("jitkit: demo") and "3/3" in text and "done in" in text, text
+    assert any(o["output_type"] == "stream" and "after" in o["text"] for o in outs)

@@ -41,8 +41,9 @@ THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
 SCAN_THREADS, SCAN_TILE_BYTES = 128, 80  # single-pass scan of 4-byte items: 20 per thread, 72 registers (H100,
                                          # 2^28 f32: 2550 GB/s r+w; 256 x 8 was 1930, 128 x 16 2440)
-REDUCE_TILE_BYTES = 128  # jk.reduce: eight 16-byte loads in flight per thread ...
-REDUCE_BLOCKS_PER_SM = 16   # ... over up to 16 segments per SM (H100, 2^28 f32: 2920 GB/s, as cupy.sum)
+REDUCE_TILE_BYTES = 128  # jk.reduce of a commutative op: eight 16-byte loads in flight per thread, tiles
+REDUCE_BLOCKS_PER_SM = 6  # dealt round-robin to one wave of 6 blocks per SM (H100, 2^28 f32: 3060 GB/s
+                          # with a second launch; one contiguous run per block was 2770-2960)
 
 
 def _items_per_thread(dtype, tile_bytes: int = TILE_BYTES) -> int:
@@ -73,8 +74,11 @@ def _reduce_body(x, out, partials, counter, seg, op: constexpr, flag_op: constex
     launch: a lone block writes out[0]; otherwise each block writes partials[b] and the last block to
     finish (a device-scope counter, which it re-zeroes for the next launch) reduces the partials in
     block order into out[0], init first."""
-    start = blockIdx.x * seg
-    total = _reduce_range(x, start, min(start + seg, x.size), op, flag_op, ident, known, ipt)
+    if finish and known:                        # order is free: tiles dealt round-robin to the blocks
+        total = _reduce_strided(x, op, ident, ipt)
+    else:
+        start = blockIdx.x * seg
+        total = _reduce_range(x, start, min(start + seg, x.size), op, flag_op, ident, known, ipt)
     if not finish:
         if has_init:
             total = type(ident)(op(init, total))
@@ -176,6 +180,41 @@ def _reduce_range(x, start, end, op: constexpr, flag_op: constexpr, ident, known
             first = False
             base += tile
     return total
+
+
+@jit
+def _reduce_strided(x, op: constexpr, ident, ipt: constexpr):
+    """op (with identity ``ident``, commutative) over this block's share of x: tiles b, b + grid,
+    b + 2 grid... read with coalesced 16-byte loads (all blocks stream through nearby memory at
+    once, which beats one contiguous run per block), then the rest; every thread gets the total."""
+    bx, by, bz = block_dims()
+    tile = bx * ipt
+    t = threadIdx.x
+    wide = local.array(ipt, type(ident))
+    w = x.itemsize
+    V = 4 if ipt % 4 == 0 and 4 * w <= 16 else (2 if ipt % 2 == 0 and 2 * w <= 16 else 1)
+    acc = ident
+    done = 0
+    if V > 1 and is_aligned(x, 0, V * w):
+        tiles = x.size // tile
+        b = blockIdx.x
+        while b < tiles:
+            base = b * tile
+            for c in range(ipt // V):
+                v = vector_load(x, base + (c * bx + t) * V, V)
+                wide[c * V] = v[0]
+                wide[c * V + 1] = v[1]
+                if V == 4:
+                    wide[c * V + 2] = v[2]
+                    wide[c * V + 3] = v[3]
+            acc = op(acc, _tree(wide, op))
+            b += gridDim.x
+        done = tiles * tile
+    i = done + blockIdx.x * bx + t             # the rest (all of x without vector loads), striped
+    while i < x.size:
+        acc = op(acc, x[i])
+        i += gridDim.x * bx
+    return block.reduce(acc, op)
 
 
 @jit
@@ -868,7 +907,11 @@ class ReducePlan:
         self.init = None if init is None else self.acc.type(init)
         known = self.kind is not None           # the in-order path reduces each tile with the block: smaller tiles
         self.ipt = _items_per_thread(self.dtype, REDUCE_TILE_BYTES if known else TILE_BYTES)
-        self.seg, self.blocks = _segments(self.side, self.n, THREADS * self.ipt, REDUCE_BLOCKS_PER_SM)
+        tile = THREADS * self.ipt
+        if known:                               # tiles dealt round-robin: one resident wave of blocks
+            self.seg, self.blocks = 0, max(1, min(-(-self.n // tile), _max_blocks(self.side, REDUCE_BLOCKS_PER_SM)))
+        else:                                   # in order: one run of whole tiles per block
+            self.seg, self.blocks = _segments(self.side, self.n, tile)
         self.partials = self.side.empty(self.blocks, self.acc) if self.blocks > 1 else None
         self.counter = _zeroed(self.side, 1, np.int32)      # re-zeroed by each launch's last block
         self.kernel = _reduce_all_kernel(self.op, known, self.init is not None, self.ipt)
