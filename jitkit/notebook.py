@@ -178,15 +178,20 @@ def load_ipython_extension(ip) -> None:
     ip.set_custom_exc((CompileError,), _show_compile_error)
 
 
-def _auto_install() -> None:
-    """Called on ``import jitkit``: inside a running IPython, install the error handler."""
+def _ipython():
+    """The running IPython shell, or None (never imports IPython: it is loaded already or absent)."""
     ipy = sys.modules.get("IPython")
     if ipy is None:
-        return
+        return None
     try:
-        ip = ipy.get_ipython()
+        return ipy.get_ipython()
     except Exception:   # noqa: BLE001
-        return
+        return None
+
+
+def _auto_install() -> None:
+    """Called on ``import jitkit``: inside a running IPython, install the error handler."""
+    ip = _ipython()
     if ip is not None and hasattr(ip, "set_custom_exc"):
         load_ipython_extension(ip)
 
@@ -197,14 +202,8 @@ def _mode() -> str | None:
     env = os.environ.get("JITKIT_PROGRESS")
     if env == "0":
         return None
-    ipy = sys.modules.get("IPython")
-    if ipy is not None:
-        try:
-            ip = ipy.get_ipython()
-        except Exception:   # noqa: BLE001
-            ip = None
-        if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
-            return "notebook"
+    if type(_ipython()).__name__ == "ZMQInteractiveShell":
+        return "notebook"
     return "terminal" if env == "1" else None
 
 

@@ -134,20 +134,12 @@ def _reduce_range(x, start, end, op: constexpr, flag_op: constexpr, ident, known
     items = local.array(ipt, x.dtype)
     t = threadIdx.x
     wide = local.array(ipt, type(ident))    # items in the accumulator's type
-    w = x.itemsize
-    V = 4 if ipt % 4 == 0 and 4 * w <= 16 else (2 if ipt % 2 == 0 and 2 * w <= 16 else 1)
     if known:                               # striped 16-byte loads, coalesced; order is free here
         acc = ident
         base = start
-        if V > 1 and is_aligned(x, start, V * w):
+        if _vectors_fit(x, start, ipt):
             while base + tile <= end:
-                for c in range(ipt // V):
-                    v = vector_load(x, base + (c * bx + t) * V, V)
-                    wide[c * V] = v[0]
-                    wide[c * V + 1] = v[1]
-                    if V == 4:
-                        wide[c * V + 2] = v[2]
-                        wide[c * V + 3] = v[3]
+                _load_vectors(x, base, wide)
                 acc = op(acc, _tree(wide, op))
                 base += tile
         i = base + t
@@ -183,6 +175,34 @@ def _reduce_range(x, start, end, op: constexpr, flag_op: constexpr, ident, known
 
 
 @jit
+def _vectors_fit(x, start, n: constexpr):
+    """Whether tiles of n items per thread from x[start] can be read by :func:`_load_vectors`."""
+    w = x.itemsize
+    V = 4 if n % 4 == 0 and 4 * w <= 16 else (2 if n % 2 == 0 and 2 * w <= 16 else 1)
+    return V > 1 and is_aligned(x, start, V * w)
+
+
+@jit
+def _load_vectors(x, base, items):
+    """The tile at x[base:] into each thread's ``items`` (converted to their type) with V-item vector
+    loads (16 bytes, at most 4 items), striped: this thread's vector c is the block's vector
+    c * threads + t, so every load of a warp is coalesced.  Check :func:`_vectors_fit` first."""
+    bx, by, bz = block_dims()
+    t = threadIdx.x
+    n = items.size
+    w = x.itemsize
+    V = 4 if n % 4 == 0 and 4 * w <= 16 else (2 if n % 2 == 0 and 2 * w <= 16 else 1)
+    if V > 1:                               # compile time: items too wide for a vector never get here
+        for c in range(n // V):
+            v = vector_load(x, base + (c * bx + t) * V, V)
+            items[c * V] = v[0]
+            items[c * V + 1] = v[1]
+            if V == 4:
+                items[c * V + 2] = v[2]
+                items[c * V + 3] = v[3]
+
+
+@jit
 def _reduce_strided(x, op: constexpr, ident, ipt: constexpr):
     """op (with identity ``ident``, commutative) over this block's share of x: tiles b, b + grid,
     b + 2 grid... read with coalesced 16-byte loads (all blocks stream through nearby memory at
@@ -191,22 +211,13 @@ def _reduce_strided(x, op: constexpr, ident, ipt: constexpr):
     tile = bx * ipt
     t = threadIdx.x
     wide = local.array(ipt, type(ident))
-    w = x.itemsize
-    V = 4 if ipt % 4 == 0 and 4 * w <= 16 else (2 if ipt % 2 == 0 and 2 * w <= 16 else 1)
     acc = ident
     done = 0
-    if V > 1 and is_aligned(x, 0, V * w):
+    if _vectors_fit(x, 0, ipt):
         tiles = x.size // tile
         b = blockIdx.x
         while b < tiles:
-            base = b * tile
-            for c in range(ipt // V):
-                v = vector_load(x, base + (c * bx + t) * V, V)
-                wide[c * V] = v[0]
-                wide[c * V + 1] = v[1]
-                if V == 4:
-                    wide[c * V + 2] = v[2]
-                    wide[c * V + 3] = v[3]
+            _load_vectors(x, b * tile, wide)
             acc = op(acc, _tree(wide, op))
             b += gridDim.x
         done = tiles * tile
@@ -916,6 +927,7 @@ class ReducePlan:
         self.counter = _zeroed(self.side, 1, np.int32)      # re-zeroed by each launch's last block
         self.kernel = _reduce_all_kernel(self.op, known, self.init is not None, self.ipt)
         self._dtype_obj = x.dtype
+        self._init_arg = self.init if self.init is not None else self.ident   # what the kernel starts from
         self._hot = None                          # the hot path: a 1-d contiguous CuPy/PyTorch array
         if self.side.gpu and self.side.kind in ("cupy", "torch") and len(x.shape) == 1 and self.n:
             self._hot = self.kernel[self.blocks, THREADS]
@@ -928,7 +940,7 @@ class ReducePlan:
                 import torch
                 self._new = functools.partial(torch.empty, 1, dtype=_torch_dtype(self.acc), device=x.device)
                 self._contiguous = lambda a: a.stride(0) == 1
-            self._tail = (self.counter, self.seg, self.ident, self.init if self.init is not None else self.ident)
+            self._tail = (self.counter, self.seg, self.ident, self._init_arg)
 
     def __call__(self, x, out=None, stream=None):
         hot = self._hot
@@ -944,9 +956,8 @@ class ReducePlan:
             return self._empty_result(side, out)
         flat = side.flat(x)
         res = side.empty(1, self.acc) if out is None or self.side.kind == "numpy" else _flat_out(out, self.acc)
-        init = self.init if self.init is not None else self.ident
         side.launch(self.kernel, self.blocks, THREADS, flat, res, self.partials if self.blocks > 1 else res,
-                    self.counter, self.seg, self.ident, init)
+                    self.counter, self.seg, self.ident, self._init_arg)
         return self._finish(side, res, out)
 
     def _empty_result(self, side, out):
@@ -1178,7 +1189,7 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     ipt = _items_per_thread(acc, 32)
     if n and side.gpu and acc.itemsize == 4 and acc.kind in "iuf":
         flat = side.flat(x)
-        ipt = SCAN_TILE_BYTES // 4
+        ipt = _items_per_thread(acc, SCAN_TILE_BYTES)
         st = _LookBack.get(side, n, SCAN_THREADS * ipt)
         first_id, epoch = st.next()
         side.launch(_single_pass_kernel(opf, has_init, inclusive, ipt), st.tiles, SCAN_THREADS, flat, res,
