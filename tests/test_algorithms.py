@@ -227,6 +227,26 @@ def test_reduce_hot_path_takes_only_what_it_was_planned_for(rng):
 
 
 @gpu
+def test_reduce_hot_path_results_are_distinct(rng):
+    """The hot path's results are 0-d views of shared allocations of result slots: 600 calls (past
+    two refills) give 600 distinct results that keep their values, also from 8 threads at once."""
+    cupy = pytest.importorskip("cupy")
+    from concurrent.futures import ThreadPoolExecutor
+    distinct = [cupy.asarray(rng.integers(-1000, 1000, 100003)) for _ in range(50)]   # 25 blocks each
+    xs = distinct * 12
+    plan = jk.plan_reduce(xs[0])
+    got = [plan(x) for x in xs]
+    want = [int(x.sum()) for x in xs]
+    assert all(g.shape == () for g in got)
+    assert len({g.data.ptr for g in got}) == len(got)
+    assert [int(g) for g in got] == want
+    with ThreadPoolExecutor(8) as pool:
+        again = list(pool.map(jk.reduce, xs))
+    cupy.cuda.runtime.deviceSynchronize()
+    assert [int(g) for g in again] == want and len({g.data.ptr for g in again}) == len(again)
+
+
+@gpu
 @pytest.mark.parametrize("n", [1, 7, 2559, 2560, 2561, 50001, 1 << 20, (1 << 22) + 3])
 def test_single_pass_scan(n, rng):
     """4-byte types on the GPU take the decoupled look-back scan: repeated calls (the tile words are

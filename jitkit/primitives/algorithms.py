@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import threading
 
 import numpy as np
 
@@ -44,6 +45,7 @@ SCAN_THREADS, SCAN_TILE_BYTES = 128, 80  # single-pass scan of 4-byte items: 20 
 REDUCE_TILE_BYTES = 128  # jk.reduce of a commutative op: eight 16-byte loads in flight per thread, tiles
 REDUCE_BLOCKS_PER_SM = 6  # dealt round-robin to one wave of 6 blocks per SM (H100, 2^28 f32: 3060 GB/s
                           # with a second launch; one contiguous run per block was 2770-2960)
+RESULT_SLOTS = 256       # a plan's hot path hands out 0-d views of one allocation of this many results
 
 
 def _items_per_thread(dtype, tile_bytes: int = TILE_BYTES) -> int:
@@ -67,13 +69,13 @@ def _flagged(a, b, op: constexpr):
 
 @jit
 def _reduce_body(x, out, partials, counter, seg, op: constexpr, flag_op: constexpr, ident, known: constexpr, init,
-                 has_init: constexpr, ipt: constexpr, finish: constexpr):
+                 has_init: constexpr, ipt: constexpr, finish: constexpr, slot=0):
     """Block b reduces x[b*seg : (b+1)*seg] (clipped to x.size, never empty), in order.
 
     Without ``finish``: into out[b] (init applied per block).  With it, the whole reduction in one
-    launch: a lone block writes out[0]; otherwise each block writes partials[b] and the last block to
-    finish (a device-scope counter, which it re-zeroes for the next launch) reduces the partials in
-    block order into out[0], init first."""
+    launch: a lone block writes out[slot]; otherwise each block writes partials[b] and the last block
+    to finish (a device-scope counter, which it re-zeroes for the next launch) reduces the partials in
+    block order into out[slot], init first."""
     if finish and known:                        # order is free: tiles dealt round-robin to the blocks
         total = _reduce_strided(x, op, ident, ipt)
     else:
@@ -100,7 +102,7 @@ def _reduce_body(x, out, partials, counter, seg, op: constexpr, flag_op: constex
     if has_init:
         total = type(ident)(op(init, total))
     if threadIdx.x == 0:
-        out[0] = total
+        out[slot] = total
         if nb > 1:
             counter[0] = 0
 
@@ -490,14 +492,15 @@ def _reduce_kernel(op, known: bool, has_init: bool, ipt: int):
 
 
 def _reduce_all_kernel(op, known: bool, has_init: bool, ipt: int):
-    """The one-launch reduce kernel: ``(x, out, partials, counter, seg, ident, init)``, all of x into
-    out[0] (see :func:`_reduce_body`)."""
+    """The one-launch reduce kernel: ``(x, out, partials, counter, seg, ident, init, slot)``, all of x
+    into out[slot] (see :func:`_reduce_body`)."""
     def make():
         flag_op = _flag_op(op)
 
         @jit
-        def reduce_all(x, out, partials, counter, seg, ident, init):
-            _reduce_body(x, out, partials, counter, seg, op, flag_op, ident, known, init, has_init, ipt, True)
+        def reduce_all(x, out, partials, counter, seg, ident, init, slot):
+            _reduce_body(x, out, partials, counter, seg, op, flag_op, ident, known, init, has_init, ipt, True,
+                         slot)
         return reduce_all
     return _cached(("reduce_all", op, known, has_init, ipt), make)
 
@@ -934,21 +937,28 @@ class ReducePlan:
             self._cls, self._shape = type(x), tuple(x.shape)
             if self.side.kind == "cupy":
                 import cupy
-                self._new = functools.partial(cupy.empty, 1, self.acc)
+                self._new = functools.partial(cupy.empty, RESULT_SLOTS, self.acc)
                 self._contiguous = lambda a, step=x.itemsize: a.strides[0] == step
             else:
                 import torch
-                self._new = functools.partial(torch.empty, 1, dtype=_torch_dtype(self.acc), device=x.device)
+                self._new = functools.partial(torch.empty, RESULT_SLOTS, dtype=_torch_dtype(self.acc),
+                                              device=x.device)
                 self._contiguous = lambda a: a.stride(0) == 1
-            self._tail = (self.counter, self.seg, self.ident, self._init_arg)
+            self._slots, self._next, self._lock = None, RESULT_SLOTS, threading.Lock()
+            self._head = (self.counter, self.seg, self.ident, self._init_arg)
 
     def __call__(self, x, out=None, stream=None):
         hot = self._hot
         if hot is not None and stream is None and out is None and type(x) is self._cls and \
                 x.dtype is self._dtype_obj and x.shape == self._shape and self._contiguous(x):
-            res = self._new()                     # x as planned, the default stream, a new result
-            hot(x, res, self.partials if self.blocks > 1 else res, *self._tail)
-            return res.reshape(())
+            with self._lock:                      # x as planned, the default stream: the next free result slot
+                i = self._next
+                if i == RESULT_SLOTS:             # results are 0-d views of one allocation, each slot used once
+                    self._slots, i = self._new(), 0
+                self._next = i + 1
+                slots = self._slots
+            hot(x, slots, self.partials if self.blocks > 1 else slots, *self._head, i)
+            return slots[i]
         side = self.side if stream is None else _Side(x, stream)
         if (x.dtype is not self._dtype_obj and _np_dtype(x) != self.dtype) or math.prod(x.shape) != self.n:
             raise ValueError(f"this plan reduces {self.n} items of {self.dtype}; got {x.shape} of {_np_dtype(x)}")
@@ -957,7 +967,7 @@ class ReducePlan:
         flat = side.flat(x)
         res = side.empty(1, self.acc) if out is None or self.side.kind == "numpy" else _flat_out(out, self.acc)
         side.launch(self.kernel, self.blocks, THREADS, flat, res, self.partials if self.blocks > 1 else res,
-                    self.counter, self.seg, self.ident, self._init_arg)
+                    self.counter, self.seg, self.ident, self._init_arg, 0)
         return self._finish(side, res, out)
 
     def _empty_result(self, side, out):
