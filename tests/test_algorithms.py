@@ -356,3 +356,106 @@ def test_numba_device_arrays_come_back_as_numba(rng):
     np.testing.assert_array_equal(srt.copy_to_host(), np.sort(x))
     m = cuda.to_device(x.reshape(-1, 1))
     np.testing.assert_array_equal(jk.transform(lambda a: a + 1, m).copy_to_host(), x.reshape(-1, 1) + 1)
+
+
+# ------------------------------------------------------------------ pairs of arrays: ops on tuples
+def _argmin(a, b):
+    """(value, index) pairs: the smaller value, the first index on ties.  Not commutative in general."""
+    if b[0] < a[0] or (b[0] == a[0] and b[1] < a[1]):
+        return b
+    return a
+
+
+def _affine(p, q):
+    """The composition of x -> p0 x + p1, then x -> q0 x + q1 (associative, not commutative)."""
+    return p[0] * q[0], p[1] * q[0] + q[1]
+
+
+def _recurrence(a, b, x0=0.0):
+    """x[i] = a[i] x[i-1] + b[i], x[-1] = x0, in float64."""
+    out = np.empty(len(a))
+    x = x0
+    for i in range(len(a)):
+        x = a[i] * x + b[i]
+        out[i] = x
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("n", SIZES + (1 << 17,))
+def test_reduce_and_scan_of_pairs(target, n, rng):
+    """jk.reduce / jk.scan over a pair of arrays with an op on tuples: an arg-min (ties give the first
+    index), an affine recurrence (order matters), a segmented sum over (flag, value) pairs."""
+    v = rng.integers(-20, 20, n).astype(np.float32)                    # many ties
+    idx = np.arange(n, dtype=np.int64)
+    m, i = jk.reduce((v, idx), _argmin)
+    assert m == v.min() and i == np.argmin(v) and type(i) is np.int64
+    a, b = rng.uniform(0.999, 1.001, n), rng.standard_normal(n)   # products stay normal
+    ca, cb = jk.scan((a, b), _affine)
+    np.testing.assert_allclose(cb, _recurrence(a, b), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(ca, np.cumprod(a), rtol=1e-8)
+    ra, rb = jk.reduce((a, b), _affine, init=(1.0, 2.0))               # x0 = 2
+    assert np.isclose(rb, _recurrence(a, b, 2.0)[-1], rtol=1e-8, atol=1e-8)
+    flags = (rng.random(n) < 0.01).astype(np.int32)
+    x = rng.integers(0, 5, n).astype(np.int64)
+    seg = lambda p, q: (p[0] | q[0], q[1] if q[0] else p[1] + q[1])   # noqa: E731 - segmented sum
+    f, s = jk.scan((flags, x), seg)
+    starts = np.maximum.accumulate(np.where(flags == 1, np.arange(n), 0))
+    want = np.cumsum(x) - np.concatenate([[0], np.cumsum(x)])[starts]
+    np.testing.assert_array_equal(s, want)
+    np.testing.assert_array_equal(f, np.maximum.accumulate(flags))
+    ea, eb = jk.scan((a, b), _affine, inclusive=False, init=(1.0, 0.0))
+    np.testing.assert_allclose(eb, np.concatenate([[0.0], _recurrence(a, b)[:-1]]), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(ea, np.concatenate([[1.0], np.cumprod(a)[:-1]]), rtol=1e-8)
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_pairs_shapes_out_empty_and_errors(target, rng):
+    a = rng.standard_normal((30, 41))
+    b = np.broadcast_to(np.arange(41.0), (30, 41))[:, ::-1]             # n-d, not contiguous
+    ca, cb = jk.scan((a, b), _affine)
+    assert ca.shape == cb.shape == (30, 41)
+    np.testing.assert_allclose(cb.ravel(), _recurrence(a.ravel(), b.ravel()), rtol=1e-9, atol=1e-9)
+    oa, ob = np.zeros((30, 41)), np.zeros((30, 41))
+    assert jk.scan((a, b), _affine, out=(oa, ob)) == (oa, ob)
+    np.testing.assert_array_equal(ob, cb)
+    e = np.zeros(0, np.float32)
+    assert jk.reduce((e, e.astype(np.int64)), _argmin, init=(np.float32(np.inf), np.int64(-1))) == (np.inf, -1)
+    assert [c.shape for c in jk.scan((e, e), _affine)] == [(0,), (0,)]
+    with pytest.raises(ValueError, match="needs init="):
+        jk.reduce((e, e), _affine)
+    with pytest.raises(ValueError, match="needs init="):
+        jk.scan((a, b), _affine, inclusive=False)
+    with pytest.raises(ValueError, match="one shape"):
+        jk.reduce((a, b[:, :40]), _affine)
+    with pytest.raises(ValueError, match="3-tuple"):
+        jk.reduce((a, a, a), _affine)
+    with pytest.raises(TypeError, match="must give a pair"):
+        jk.reduce((a, b), lambda p, q: p[0] + q[0])
+    with pytest.raises(ValueError, match="axis"):
+        jk.reduce((a, b), _affine, axis=0)
+    with pytest.raises(TypeError, match="init= of a pair"):
+        jk.reduce((a, b), _affine, init=1.0)
+    with pytest.raises(ValueError, match="out= must hold"):
+        jk.scan((a, b), _affine, out=(oa, np.zeros(3)))
+
+
+@gpu
+def test_pairs_on_device_arrays(rng):
+    """CuPy and PyTorch pairs stay on the device: 0-d device results, out= written in place."""
+    cupy = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    n = (1 << 20) + 17
+    v = rng.integers(-1000, 1000, n).astype(np.float32)
+    idx = np.arange(n, dtype=np.int64)
+    for conv in (cupy.asarray, lambda h: torch.as_tensor(h, device="cuda")):
+        dv, di = conv(v), conv(idx)
+        m, i = jk.reduce((dv, di), _argmin)
+        assert type(m) is type(dv) and m.shape == () and float(m) == v.min() and int(i) == np.argmin(v)
+        om, oi = conv(np.zeros(1, np.float32)), conv(np.zeros(1, np.int64))
+        assert jk.reduce((dv, di), _argmin, out=(om, oi)) == (om, oi) and int(oi[0]) == np.argmin(v)
+        a, b = rng.uniform(0.999, 1.001, n), rng.standard_normal(n)   # products stay normal
+        ca, cb = jk.scan((conv(a), conv(b)), _affine)
+        assert type(cb) is type(dv)
+        got = cb.get() if hasattr(cb, "get") else cb.cpu().numpy()
+        np.testing.assert_allclose(got, _recurrence(a, b), rtol=1e-9, atol=1e-9)

@@ -979,7 +979,8 @@ class ReducePlan:
             raise ValueError("jk.reduce of an empty array needs init= (op has no identity)")
         if side.kind == "numpy":
             return _to_out(out, self.acc.type(v))
-        return self._finish(side, _filled(side, 1, self.acc, v), out)
+        res = None if out is None else _flat_out(out, self.acc)
+        return self._finish(side, _filled(side, 1, self.acc, v, res), out)
 
     def _finish(self, side, res, out):
         if side.kind == "numpy":
@@ -990,16 +991,19 @@ class ReducePlan:
         return side.result(res, ())
 
 
-def _filled(side, n, dtype, v):
-    """n items of dtype equal to v, on this side (NumPy on the simulator)."""
+def _filled(side, n, dtype, v, res=None):
+    """n items of dtype equal to v, on this side (NumPy on the simulator): in ``res`` if given."""
     if not side.gpu:
-        return np.full(n, v, dtype)
-    if side.kind in ("cupy", "torch"):
+        if res is None:
+            return np.full(n, v, dtype)
+        res[...] = v
+        return res
+    if res is None:
         res = side.empty(n, dtype)
+    if side.kind in ("cupy", "torch"):
         res[...] = v
         return res
     from ..runtime import driver
-    res = side.empty(n, dtype)
     h = np.full(n, v, dtype)
     driver.memcpy_htod(res.ptr, h.ctypes.data, h.nbytes, _stream_int(side.stream))
     driver.stream_synchronize(_stream_int(side.stream))
@@ -1043,7 +1047,16 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
     has the type of ``op(x, x)`` (as in a kernel: int8 + int8 is int8, pass ``init=np.int64(0)`` for a
     wide sum).  An empty ``x`` gives ``init``, or the identity of add/mul/and/or/xor.
 
+    ``x`` may be a pair of arrays of one shape, ``(values, indices)`` say: ``op`` then takes and
+    returns pairs, ``init`` is a pair and the result is a pair (an arg-min, see
+    :mod:`jitkit.primitives.pairs`).
+
     Returns a NumPy scalar for NumPy input, a 0-d device array for device input (or ``out``)."""
+    if isinstance(x, tuple):
+        if axis is not None:
+            raise ValueError("jk.reduce of a pair of arrays reduces all of it: axis= must be None")
+        from . import pairs
+        return pairs.reduce(x, op, init, out, stream)
     if axis is not None:
         return _reduce_axis(x, op, init, axis, out, stream)
     opf = _device_fn(op, "op")
@@ -1175,10 +1188,17 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     op's identity (add, mul, and, or, xor; others need ``init``).  The result has the accumulator
     type of :func:`reduce` and ``x``'s shape.
 
+    ``x`` may be a pair of arrays of one shape: ``op`` then takes and returns pairs and the result is
+    a pair of arrays (a linear recurrence as a scan over ``(a, b)``, see :mod:`jitkit.primitives.pairs`).
+
     Example::
 
         c = jk.scan(x)                                  # like np.cumsum, in x's type
-        e = jk.scan(x, max, inclusive=False, init=-np.inf)"""
+        e = jk.scan(x, max, inclusive=False, init=-np.inf)
+        _, y = jk.scan((a, b), lambda p, q: (p[0] * q[0], p[1] * q[0] + q[1]))   # y[i] = a[i] y[i-1] + b[i]"""
+    if isinstance(x, tuple):
+        from . import pairs
+        return pairs.scan(x, op, inclusive, init, out, stream)
     opf = _device_fn(op, "op")
     side = _Side(x, stream)
     dt = _np_dtype(x)
