@@ -118,14 +118,43 @@ def test_sort_edges_and_errors(target, rng):
     x0 = x.copy()
     jk.sort(x)
     np.testing.assert_array_equal(x, x0)                                 # the input is untouched
-    with pytest.raises(ValueError, match="1-d"):
-        jk.sort(np.zeros((3, 4)))
-    with pytest.raises(ValueError, match="values has 3 items"):
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        jk.sort(np.zeros((3, 4)), axis=2)
+    with pytest.raises(ValueError, match="axis 1 is out of range"):
+        jk.argsort(np.zeros(4), axis=1)
+    with pytest.raises(ValueError, match=r"values has shape \(3,\)"):
         jk.sort(np.zeros(4), np.zeros(3))
     with pytest.raises(TypeError, match="integer, bool and float keys"):
         jk.sort(np.zeros(4, np.complex64))
     with pytest.raises(TypeError, match="same kind of array"):
         jk.sort(np.zeros(4), [1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+@pytest.mark.parametrize("shape, axis", [((7, 301), -1), ((7, 301), 0), ((3, 1, 5000), 2), ((300, 2, 5), 0),
+                                         ((4, 0, 3), 1), ((40, 9), None), ((1, 50), -1)])
+def test_sort_along_an_axis(target, shape, axis, rng):
+    """n-d keys sort along an axis like np.sort / np.argsort (stable): radix keys with ties,
+    descending, values alongside, key= and less=."""
+    x = rng.integers(-20, 20, shape).astype(np.float32)
+    x[x == 3] = np.nan
+    np.testing.assert_array_equal(jk.sort(x, axis=axis), np.sort(x, axis=axis))
+    a = jk.argsort(x, axis=axis)
+    assert a.dtype == np.int64 and a.flags.c_contiguous
+    np.testing.assert_array_equal(a, np.argsort(x, axis=axis, kind="stable"))
+    if x.size:                                  # descending: each row in _order's reversed order
+        moved = x.reshape(1, -1) if axis is None else np.moveaxis(x, axis, -1)
+        rows = moved.reshape(-1, moved.shape[-1])
+        got = jk.sort(x, descending=True, axis=axis)
+        got_rows = (got.reshape(1, -1) if axis is None else np.moveaxis(got, axis, -1)).reshape(rows.shape)
+        np.testing.assert_array_equal(got_rows, np.stack([r[_order(r, True)] for r in rows]))
+    v = np.arange(x.size, dtype=np.int64).reshape(shape)
+    sk, sv = jk.sort(x, v, axis=axis)
+    np.testing.assert_array_equal(sv, np.take_along_axis(v, np.argsort(x, axis=axis, kind="stable"), axis=axis))
+    i = rng.integers(-9, 9, shape).astype(np.int16)
+    byabs = np.take_along_axis(i, np.argsort(np.abs(i), axis=-1, kind="stable"), axis=-1)
+    np.testing.assert_array_equal(jk.sort(i, key=abs), byabs)
+    np.testing.assert_array_equal(jk.sort(i, less=lambda p, q: abs(p) < abs(q)), byabs)
 
 
 @gpu
@@ -206,3 +235,19 @@ def test_sort_with_comparator(target, n, rng):
     np.testing.assert_array_equal(sv, labels[o])
     with pytest.raises(ValueError, match="key= or less="):
         jk.sort(x, key=abs, less=lambda a, b: a < b)
+
+
+@gpu
+def test_sort_along_an_axis_on_device_arrays(rng):
+    """CuPy and PyTorch n-d keys sort along an axis in place on the device (same kind out)."""
+    cupy = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    x = rng.integers(0, 1000, (300, 1001)).astype(np.int32)
+    for conv, back in ((cupy.asarray, lambda a: a.get()), (lambda h: torch.as_tensor(h, device="cuda"),
+                                                           lambda a: a.cpu().numpy())):
+        d = conv(x)
+        for axis in (0, 1):
+            s = jk.sort(d, axis=axis)
+            assert type(s) is type(d)
+            np.testing.assert_array_equal(back(s), np.sort(x, axis=axis))
+            np.testing.assert_array_equal(back(jk.argsort(d, axis=axis)), np.argsort(x, axis=axis, kind="stable"))

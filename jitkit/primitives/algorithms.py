@@ -755,6 +755,8 @@ class _Side:
     def flat(self, a):
         """``a`` as a contiguous 1-d array kernels take (NumPy staged to the GPU where one is used)."""
         if self.kind == "numpy":
+            if not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__"):
+                return a                                # already staged: one of jitkit's temporaries
             h = np.ascontiguousarray(a.numpy() if hasattr(a, "numpy") and not isinstance(a, np.ndarray)
                                      else a).reshape(-1)
             if not self.gpu:
@@ -802,7 +804,7 @@ class _Side:
             from numba import cuda
             arr = dev if type(dev).__module__.startswith("numba") else cuda.as_cuda_array(dev)
             return arr.reshape(*shape) if tuple(arr.shape) != tuple(shape) else arr
-        return dev
+        return dev.reshape(shape) if tuple(dev.shape) != tuple(shape) else dev
 
     def launch(self, kernel, grid, block, *args, shared=0):
         k = kernel if self.gpu else kernel.with_target("sim")
@@ -1073,20 +1075,8 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
 
 def _reduce_axis(x, op, init, axis, out, stream):
     """One block per row of ``x`` with ``axis`` moved last."""
-    nd = len(x.shape)
-    if not -nd <= axis < nd:
-        raise ValueError(f"axis {axis} is out of range for a {nd}-d array")
-    axis %= nd
     side = _Side(x, stream)
-    if side.kind == "numpy":
-        moved = np.moveaxis(np.asarray(x), axis, -1)
-    elif side.kind == "cupy":
-        import cupy
-        moved = cupy.moveaxis(x, axis, -1)
-    elif side.kind == "torch":
-        moved = x.movedim(axis, -1)
-    else:
-        raise ValueError("reduce along an axis takes NumPy, CuPy or PyTorch arrays")
+    moved = _axis_last(side, x, axis, "jk.reduce")
     shape = tuple(moved.shape[:-1])
     rows, n = math.prod(shape), int(moved.shape[-1])
     opf = _device_fn(op, "op")
@@ -1107,6 +1097,24 @@ def _reduce_axis(x, op, init, axis, out, stream):
                 n, ident, acc.type(init) if has_init else ident)
     r = side.result(res, shape)
     return r if out is None else _to_out(out, r)
+
+
+def _axis_last(side, x, axis: int, what: str, back: bool = False):
+    """A view of ``x`` with ``axis`` moved last (``back``: moved from last to ``axis``)."""
+    nd = len(x.shape)
+    if not -nd <= axis < nd:
+        raise ValueError(f"{what}: axis {axis} is out of range for a {nd}-d array")
+    src, dst = (-1, axis % nd) if back else (axis % nd, -1)
+    if side.kind == "numpy":
+        return np.moveaxis(np.asarray(x), src, dst)
+    if side.kind == "cupy":
+        import cupy
+        return cupy.moveaxis(x, src, dst)
+    if side.kind == "torch":
+        return x.movedim(src, dst)
+    if src % nd == dst % nd:
+        return x
+    raise ValueError(f"{what} along a middle axis takes NumPy, CuPy or PyTorch arrays")
 
 
 def transform(fn, *arrays, out=None, stream=None):

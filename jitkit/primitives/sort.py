@@ -292,19 +292,15 @@ def _histogram_for(passes, consts, descending):
     return _alg._cached(("digit counts", passes, consts, descending), make)
 
 
-def _check_1d(a, what: str):
-    if len(a.shape) != 1:
-        raise ValueError(f"{what} sorts 1-d arrays, got shape {tuple(a.shape)} (pass a.ravel() to sort all items)")
-
-
 def _sortable(dt: np.dtype, what: str):
     if dt.kind not in "biuf" and dt != T.bfloat16.dtype:
         raise TypeError(f"{what} radix-sorts integer, bool and float keys, got {dt}; for other orders "
                         "pass less= (a comparator)")
 
 
-def _radix_sort(side, keys, values, descending: bool, iota: bool):
-    """(sorted keys, values moved with them) as flat device (or simulator) arrays."""
+def _radix_sort(side, keys, values, descending: bool, iota: bool, end_bit: int | None = None):
+    """(sorted keys, values moved with them) as flat device (or simulator) arrays.  ``end_bit``: the
+    keys (unsigned) are below 2**end_bit, so only that many low bits take passes."""
     dt = _alg._np_dtype(keys)
     n = keys.shape[0]
     kflat = side.flat(keys)
@@ -312,7 +308,7 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool):
         kflat = side.view(kflat, np.uint8)
     kt = np.dtype(np.uint8) if dt == np.bool_ else dt
     ut = np.dtype(f"u{kt.itemsize}")
-    passes = kt.itemsize
+    passes = kt.itemsize if end_bit is None else max(1, -(-end_bit // 8))
     vdt = np.dtype(np.int64) if iota else (_alg._np_dtype(values) if values is not None else None)
     vmode = 2 if iota else (1 if values is not None else 0)
     ipt = _ipt(kt.itemsize, vdt.itemsize if vdt is not None else 0)
@@ -349,9 +345,10 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool):
     return out, vout
 
 
-def sort(keys, values=None, descending=False, key=None, less=None, stream=None):
-    """``keys`` (1-d) sorted, stably, as a new array of the same kind; with ``values`` (same length),
-    ``(sorted keys, values in the same order)``.
+def sort(keys, values=None, descending=False, key=None, less=None, axis=-1, stream=None):
+    """``keys`` sorted, stably, as a new array of the same kind; with ``values`` (same shape),
+    ``(sorted keys, values in the same order)``.  n-d keys sort along ``axis`` (the last by
+    default, as ``np.sort``; ``axis=None`` sorts all items into a 1-d result).
 
     Integer, bool and float keys of every width radix-sort (see the module docstring for the
     order of -0.0 and NaN).  ``key=f`` sorts ``keys`` by ``f(item)`` (computed on the device, any
@@ -364,18 +361,21 @@ def sort(keys, values=None, descending=False, key=None, less=None, stream=None):
         s = jk.sort(x)
         k, v = jk.sort(keys, values, descending=True)
         by_magnitude = jk.sort(x, key=abs)
-        by_low_byte = jk.sort(x, less=lambda a, b: (a & 255) < (b & 255))"""
-    _check_1d(keys, "jk.sort")
+        by_low_byte = jk.sort(x, less=lambda a, b: (a & 255) < (b & 255))
+        rows = jk.sort(m)                 # each row of a matrix, like np.sort(m)"""
     side = _alg._Side(keys, stream)
     if values is not None:
         if not hasattr(values, "shape") or _alg._kind(values) != _alg._kind(keys):
             raise TypeError(f"jk.sort: keys and values must be the same kind of array, got "
                             f"{type(keys).__qualname__} and {type(values).__qualname__}")
-        _check_1d(values, "jk.sort")
-        if values.shape[0] != keys.shape[0]:
-            raise ValueError(f"jk.sort: values has {values.shape[0]} items, keys has {keys.shape[0]}")
+        if tuple(values.shape) != tuple(keys.shape):
+            raise ValueError(f"jk.sort: values has shape {tuple(values.shape)}, keys {tuple(keys.shape)}")
     if key is not None and less is not None:
         raise ValueError("jk.sort takes key= or less=, not both")
+    if axis is None:
+        keys, values = keys.reshape(-1), (values.reshape(-1) if values is not None else None)
+    elif len(keys.shape) != 1 or axis not in (0, -1):
+        return _sort_along(side, keys, values, descending, key, less, axis, "jk.sort")
     if key is not None:
         return _sort_by_key(side, keys, values, key, descending, stream)
     dt = _alg._np_dtype(keys)
@@ -394,11 +394,16 @@ def sort(keys, values=None, descending=False, key=None, less=None, stream=None):
     return side.result(k, (n,)), side.result(v, (n,))
 
 
-def argsort(keys, descending=False, less=None, stream=None):
-    """The int64 indices that sort ``keys`` (1-d), stably: ``keys[argsort(keys)]`` is sorted (with
-    ``jk.sort``'s order of -0.0 and NaN, or by the comparator ``less``)."""
-    _check_1d(keys, "jk.argsort")
+def argsort(keys, descending=False, less=None, axis=-1, stream=None):
+    """The int64 indices that sort ``keys``, stably: ``keys[argsort(keys)]`` is sorted (with
+    ``jk.sort``'s order of -0.0 and NaN, or by the comparator ``less``).  n-d keys: indices along
+    ``axis`` (``np.argsort``'s, as ``np.take_along_axis`` takes them); ``axis=None``: into the
+    flattened keys."""
     side = _alg._Side(keys, stream)
+    if axis is None:
+        keys = keys.reshape(-1)
+    elif len(keys.shape) != 1 or axis not in (0, -1):
+        return _sort_along(side, keys, None, descending, None, less, axis, "jk.argsort")
     dt = _alg._np_dtype(keys)
     if less is None:
         _sortable(dt, "jk.argsort")
@@ -410,6 +415,82 @@ def argsort(keys, descending=False, less=None, stream=None):
     else:
         _, v = _radix_sort(side, keys, None, descending, True)
     return side.result(v, (n,))
+
+
+def _sort_along(side, keys, values, descending, key, less, axis, what):
+    """Sort each row of ``keys`` along ``axis``: one stable sort of all items by key (their flat
+    indices along), then a stable radix sort by row (as few bits as there are rows) carrying those
+    indices; ``jk.argsort`` gets the indices within rows, ``jk.sort`` keys (and values) gathered by them."""
+    moved = _alg._axis_last(side, keys, axis, what)
+    mshape = tuple(moved.shape)
+    m, n = mshape[-1], math.prod(mshape)
+    dt = _alg._np_dtype(keys)
+    if key is None and less is None:
+        _sortable(dt, what)
+    if n == 0:
+        perm = side.empty(0, np.int64)
+    else:
+        kflat = side.flat(moved)
+        if key is not None:
+            kflat = _alg.transform(_alg._device_fn(key, "key"), kflat, stream=side.stream)
+            _sortable(_alg._np_dtype(kflat), f"{what}(key=...)")
+        if less is not None:
+            _, perm = _merge_sort(side, kflat, None, less, descending, True)
+        else:
+            _, perm = _radix_sort(side, kflat, None, descending, True)
+        rows = n // m
+        if rows > 1:
+            bits = (rows - 1).bit_length()
+            rdt = np.dtype(np.uint8 if bits <= 8 else (np.uint16 if bits <= 16 else np.uint32))
+            row = side.empty(n, rdt)
+            side.launch(_row_kernel(), -(-n // _alg.THREADS), _alg.THREADS, perm, np.int64(m), row)
+            _, perm = _radix_sort(side, row, perm, False, False, end_bit=bits)
+
+    def back(flat):
+        return _alg._axis_last(side, side.result(flat, mshape), axis, what, back=True)
+    if what == "jk.argsort":
+        if n:
+            side.launch(_within_row_kernel(), -(-n // _alg.THREADS), _alg.THREADS, perm, np.int64(m))
+        return _contiguous(side, back(perm))
+    out = _contiguous(side, back(_gather(side, side.flat(moved), perm) if n else side.empty(0, dt)))
+    if values is None:
+        return out
+    vmoved = _alg._axis_last(side, values, axis, what)
+    vdt = _alg._np_dtype(values)
+    return out, _contiguous(side, back(_gather(side, side.flat(vmoved), perm) if n else side.empty(0, vdt)))
+
+
+def _contiguous(side, a):
+    if side.kind == "numpy":
+        return np.ascontiguousarray(a)
+    if side.kind == "cupy":
+        import cupy
+        return cupy.ascontiguousarray(a)
+    if side.kind == "torch":
+        return a.contiguous()
+    return a
+
+
+def _row_kernel():
+    def make():
+        @jit
+        def rows(perm, m, out):
+            i = _alg.grid(1)
+            if i < out.size:
+                out[i] = type(out[0])(perm[i] // m)
+        return rows
+    return _alg._cached(("sort rows",), make)
+
+
+def _within_row_kernel():
+    def make():
+        @jit
+        def within_row(perm, m):
+            i = _alg.grid(1)
+            if i < perm.size:
+                perm[i] = perm[i] % m
+        return within_row
+    return _alg._cached(("sort within row",), make)
 
 
 def _sort_by_key(side, keys, values, key, descending, stream):
