@@ -1026,6 +1026,8 @@ def _to_out(out, value):
 
 
 _PLANS: dict = {}
+_CUPY_PLANS: dict = {}    # the same plans for CuPy arrays, keyed on what reduce() sees without work
+_CUPY_TYPES: set = set()
 
 
 def plan_reduce(x, op=operator.add, init=None, stream=None) -> ReducePlan:
@@ -1054,6 +1056,10 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
     :mod:`jitkit.primitives.pairs`).
 
     Returns a NumPy scalar for NumPy input, a 0-d device array for device input (or ``out``)."""
+    if _CUPY_PLANS and init is None and axis is None and out is None and stream is None and type(x) in _CUPY_TYPES:
+        plan = _CUPY_PLANS.get((type(x), x.dtype, x.shape, op, config._target[0]))   # seen before: one lookup
+        if plan is not None:
+            return plan(x)
     if isinstance(x, tuple):
         if axis is not None:
             raise ValueError("jk.reduce of a pair of arrays reduces all of it: axis= must be None")
@@ -1069,7 +1075,11 @@ def reduce(x, op=operator.add, init=None, axis=None, out=None, stream=None):
         plan = ReducePlan(x, opf, init, stream)
         if len(_PLANS) > 64:
             _PLANS.clear()
+            _CUPY_PLANS.clear()
         _PLANS[key] = plan
+        if plan.side.kind == "cupy" and init is None and stream is None:
+            _CUPY_TYPES.add(type(x))
+            _CUPY_PLANS[(type(x), x.dtype, tuple(x.shape), op, config._target[0])] = plan
     return plan(x, out=out, stream=stream)
 
 

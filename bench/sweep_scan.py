@@ -1,0 +1,40 @@
+"""Sweep the single-pass scan's block size and tile (``SCAN_THREADS``, ``SCAN_TILE_BYTES`` in
+``jitkit/primitives/algorithms.py``) on the GPU: 2^28 float32 inclusive sums, GB/s read + write.
+
+    PYTHONPATH=. python bench/sweep_scan.py [threads:tile_bytes ...]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from _common import cuda_event_ms
+
+import jitkit as jk
+from jitkit.primitives import algorithms as alg
+
+DEFAULT = ["128:80", "128:64", "128:96", "128:112", "128:128", "96:80", "96:96", "160:80", "192:64", "64:96",
+           "64:128", "256:48"]
+
+
+def main(configs):
+    import cupy
+    n = 1 << 28
+    x = cupy.asarray(np.random.default_rng(0).integers(0, 3, n).astype(np.float32))
+    want = float(cupy.cumsum(x, dtype=cupy.float64)[-1])
+    for c in configs:
+        threads, tile = (int(v) for v in c.split(":"))
+        alg.SCAN_THREADS, alg.SCAN_TILE_BYTES = threads, tile
+        y = jk.scan(x)
+        ok = float(y[-1]) == want
+        ms = min(cuda_event_ms(lambda: jk.scan(x), reps=20) for _ in range(3))
+        ipt = alg._items_per_thread(np.float32, tile)
+        print(f"scan 2^28 f32, {threads} threads x {ipt} items: {ms:.3f} ms, {2 * 4 * n / ms / 1e6:.0f} GB/s"
+              f"{'' if ok else '  WRONG'}", flush=True)
+    print(f"cupy.cumsum: {2 * 4 * n / cuda_event_ms(lambda: cupy.cumsum(x), reps=10) / 1e6:.0f} GB/s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or DEFAULT)
