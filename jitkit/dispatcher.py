@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import operator
 import struct
 import threading
 
@@ -171,7 +172,22 @@ def _dim3(value, what: str) -> tuple:
         raise LaunchError(f"{what} must be an int or a tuple of 1 to 3 ints, got {value!r}")
     if min(dims) < 1:
         raise LaunchError(f"{what} dimensions must all be >= 1, got {value!r}")
+    limits = _GRID_LIMITS if what == "grid" else _BLOCK_LIMITS
+    for axis, n, top in zip("xyz", dims, limits):
+        if n > top:
+            raise LaunchError(f"{what} {value!r}: {what}Dim.{axis} is at most {top} on CUDA GPUs, got {n}")
+    if what == "block" and dims[0] * dims[1] * dims[2] > MAX_BLOCK_THREADS:
+        raise LaunchError(f"block {value!r} has {dims[0] * dims[1] * dims[2]} threads; a CUDA block has at most "
+                          f"{MAX_BLOCK_THREADS}")
     return dims
+
+
+# CUDA's launch limits (every architecture jitkit targets, sm_70 up); the simulator keeps them too, so
+# a launch that runs there runs on the GPU
+_GRID_LIMITS = (2**31 - 1, 65535, 65535)
+_BLOCK_LIMITS = (1024, 1024, 64)
+MAX_BLOCK_THREADS = 1024
+MAX_DYNAMIC_SHARED = 227 * 1024      # the opt-in maximum per block on the H100 (sm_90); less elsewhere
 
 
 class Launcher:
@@ -262,9 +278,16 @@ class Dispatcher:
             raise LaunchError("launch with kernel[grid, block] or kernel[grid, block, stream, shared_bytes]")
         grid, block = _dim3(config[0], "grid"), _dim3(config[1], "block")
         stream = A.stream_handle(config[2]) if len(config) > 2 else 0
-        shared = int(config[3]) if len(config) > 3 else 0
-        if shared < 0:
-            raise LaunchError(f"shared_bytes must be >= 0, got {shared}")
+        shared = config[3] if len(config) > 3 else 0
+        try:
+            if isinstance(shared, bool):
+                raise TypeError
+            shared = operator.index(shared)           # ints and NumPy ints
+        except TypeError:
+            raise LaunchError(f"shared_bytes must be an int, got {shared!r}") from None
+        if not 0 <= shared <= MAX_DYNAMIC_SHARED:
+            raise LaunchError(f"shared_bytes must be from 0 to {MAX_DYNAMIC_SHARED} (the most dynamic shared memory "
+                              f"a CUDA block can have), got {shared}")
         launcher = Launcher(self, grid, block, stream, shared)
         try:
             if len(self._configs) > 256:
@@ -623,6 +646,7 @@ def jit(fn=None, **options):
         add_one[1, 32](x)      # x is copied to the GPU and back
     """
     if fn is None:
+        _check_options(dict(options))         # a bad option fails here, not when the decorator is applied
         return functools.partial(jit, **options)
     if isinstance(fn, Dispatcher):
         return fn

@@ -119,7 +119,21 @@ class CudaError(JitkitError):
             msg += f": {description}"
         if kernel:
             msg += f" [kernel {kernel}]"
+        self.sticky = name in STICKY_ERRORS
+        if self.sticky:
+            msg += ("; this error is sticky: CUDA has given up on this process's context, so every later GPU call "
+                    "fails too (restart the process; run the kernel on the simulator, jk.set_target('sim'), to "
+                    "find the bad access)")
+        elif name == "CUDA_ERROR_OUT_OF_MEMORY":
+            msg += "; free device arrays (or CuPy's/PyTorch's memory pools) and try again: the process is still usable"
         super().__init__(msg)
+
+
+# errors after which the CUDA context cannot be used again (the CUDA programming guide's "sticky" errors)
+STICKY_ERRORS = frozenset({"CUDA_ERROR_ILLEGAL_ADDRESS", "CUDA_ERROR_LAUNCH_FAILED", "CUDA_ERROR_MISALIGNED_ADDRESS",
+                           "CUDA_ERROR_ILLEGAL_INSTRUCTION", "CUDA_ERROR_HARDWARE_STACK_ERROR", "CUDA_ERROR_ASSERT",
+                           "CUDA_ERROR_INVALID_ADDRESS_SPACE", "CUDA_ERROR_INVALID_PC", "CUDA_ERROR_LAUNCH_TIMEOUT",
+                           "CUDA_ERROR_ECC_UNCORRECTABLE", "CUDA_ERROR_CONTEXT_IS_DESTROYED"})
 
 
 class LaunchError(JitkitError, ValueError):

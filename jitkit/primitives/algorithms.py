@@ -876,11 +876,27 @@ def _result_type(fn, *types) -> T.Type:
     key = (fn, types)
     rt = _RESULT_TYPES.get(key)
     if rt is None:
+        _check_arity(fn, len(types))
         from ..compiler import pipeline
         probe = _PROBES.get(len(types))
         func, _ = pipeline.type_kernel(probe.py_func, tuple(types) + (T.Literal.of(fn),), kernel=False)
         rt = _RESULT_TYPES[key] = func.return_type
     return rt
+
+
+def _check_arity(fn, n: int):
+    """TypeError where a Python function cannot take ``n`` positional arguments (before typing, so the
+    error names the user's function, not jitkit's call of it)."""
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    if code is None or code.co_flags & 0x04:          # builtins and *args take what they take
+        return
+    most = code.co_argcount
+    least = most - len(py.__defaults__ or ())
+    if not least <= n <= most:
+        takes = f"{most}" if least == most else f"{least} to {most}"
+        raise TypeError(f"{py.__qualname__}() takes {takes} positional argument{'s' if most != 1 else ''}, "
+                        f"and is called here with {n}")
 
 
 @jit
@@ -1019,8 +1035,14 @@ def _flat_out(out, dtype):
 
 
 def _to_out(out, value):
+    """``value`` written into ``out`` (same dtype; same shape, or one item for a scalar)."""
     if out is None:
         return value
+    vshape, vdt = tuple(np.shape(value)), _np_dtype(value)
+    if np.dtype(_np_dtype(out)) != np.dtype(vdt):
+        raise ValueError(f"out= has dtype {_np_dtype(out)}; the result is {vdt}")
+    if tuple(out.shape) != vshape and not (vshape == () and math.prod(out.shape) == 1):
+        raise ValueError(f"out= has shape {tuple(out.shape)}; the result has shape {vshape}")
     out[...] = value
     return out
 
@@ -1231,6 +1253,8 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     n = math.prod(shape)
     if out is not None and tuple(out.shape) != shape:
         raise ValueError(f"out= has shape {tuple(out.shape)}, x has {shape}")
+    if out is not None and np.dtype(_np_dtype(out)) != np.dtype(acc):
+        raise ValueError(f"out= has dtype {_np_dtype(out)}; the scan's result is {np.dtype(acc)}")
     if out is not None and side.kind != "numpy" and not _contiguous(out):
         raise ValueError("out= must be a contiguous array")
     res = side.empty(n, acc) if out is None or side.kind == "numpy" else out.reshape(-1)
@@ -1333,6 +1357,10 @@ def segmented_reduce(x, offsets, op=operator.add, init=None, out=None, stream=No
         raise ValueError("jk.segmented_reduce: offsets is a 1-d array of at least one item")
     if init is None and kind is None:
         raise ValueError("jk.segmented_reduce with this op needs init= (for empty segments: the op has no identity)")
+    if isinstance(offsets, np.ndarray) and offsets.size:     # host offsets are checked (device ones trusted)
+        if offsets[0] < 0 or offsets[-1] > math.prod(x.shape) or (np.diff(offsets) < 0).any():
+            raise ValueError(f"jk.segmented_reduce: offsets must be non-decreasing, from 0 to x.size "
+                             f"({math.prod(x.shape)}); got {offsets}")
     m = offsets.shape[0] - 1
     res = side.empty(m, acc)
     if m:

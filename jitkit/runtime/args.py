@@ -295,10 +295,15 @@ def type_of(a, index: int = 0) -> T.Type:
 
 def stream_handle(s) -> int:
     """A CUstream handle (int) from None, an int, or a stream object of cuda.core/CuPy/PyTorch."""
-    if s is None or s == 0:
+    if s is None or (s == 0 and not isinstance(s, str)):
         return 0
     if isinstance(s, int):
+        if isinstance(s, bool) or s < 0:
+            raise TypeError(f"a CUDA stream handle is a non-negative int, got {s!r}")
         return s
+    if isinstance(s, (str, bytes, float)):
+        raise TypeError(f"cannot use {type(s).__qualname__} {s!r} as a CUDA stream; pass an int handle or a stream "
+                        "object (cuda.core, CuPy, PyTorch)")
     proto = getattr(s, "__cuda_stream__", None)
     if proto is not None:
         return int(proto()[1])
@@ -311,6 +316,6 @@ def stream_handle(s) -> int:
                 continue
     try:
         return int(s)  # cuda.bindings CUstream
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"cannot use {type(s).__qualname__} as a CUDA stream; pass an int handle or an object "
                         "with __cuda_stream__ (cuda.core), .ptr (CuPy) or .cuda_stream (PyTorch)") from None

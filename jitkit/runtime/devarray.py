@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from . import driver
+from ..errors import CudaError
 
 _free: dict = {}            # (context id, rounded bytes) -> [device pointers]
 _lock = threading.Lock()
@@ -21,6 +22,18 @@ _KEEP = 8                   # free pointers kept per size
 
 def _rounded(nbytes: int) -> int:
     return 256 if nbytes <= 256 else 1 << (int(nbytes) - 1).bit_length()
+
+
+def release_free_lists() -> None:
+    """Free every pointer kept for reuse (done by itself when an allocation runs out of memory)."""
+    with _lock:
+        ptrs = [p for pool in _free.values() for p in pool]
+        _free.clear()
+    for p in ptrs:
+        try:
+            driver.mem_free(p)
+        except CudaError:
+            pass
 
 
 class DeviceBuffer:
@@ -36,7 +49,15 @@ class DeviceBuffer:
         with _lock:
             pool = _free.get(self._key)
             ptr = pool.pop() if pool else None
-        self.ptr = ptr if ptr is not None else driver.mem_alloc(self._key[1])
+        if ptr is None:
+            try:
+                ptr = driver.mem_alloc(self._key[1])
+            except CudaError as e:
+                if e.name != "CUDA_ERROR_OUT_OF_MEMORY":
+                    raise
+                release_free_lists()          # memory parked for reuse goes back; then one more try
+                ptr = driver.mem_alloc(self._key[1])
+        self.ptr = ptr
         self._base = None
 
     def reshape(self, shape) -> "DeviceBuffer":
