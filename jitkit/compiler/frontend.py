@@ -23,9 +23,11 @@ MISSING = object()
 
 @dataclass(eq=False)
 class ParsedFunction:
-    """A Python function ready for typing: its AST plus where it came from."""
+    """A Python function ready for typing: its AST plus where it came from.  Holds the function
+    weakly (the parse cache is keyed by it: a strong reference here would keep every kernel ever
+    made alive)."""
 
-    pyfunc: object
+    _func_ref: object               # weakref.ref to the Python function
     name: str
     qualname: str
     filename: str
@@ -34,6 +36,10 @@ class ParsedFunction:
     indent: int                     # columns removed by dedenting
     tree: ast.FunctionDef
     lines: list = field(repr=False)  # original (not dedented) source lines
+
+    @property
+    def pyfunc(self):
+        return self._func_ref()
 
     def loc(self, node: ast.AST | None) -> Loc:
         """The user-facing location of ``node`` (or of the ``def`` when None)."""
@@ -100,7 +106,7 @@ def parse_function(pyfunc) -> ParsedFunction:
         if tree is None:
             raise CompileError(f"cannot find the definition of {pyfunc.__qualname__!r} in its source",
                                hint="define it with `def`")
-    parsed = ParsedFunction(pyfunc, name, pyfunc.__qualname__, filename, source, first_line, indent, tree,
+    parsed = ParsedFunction(weakref.ref(pyfunc), name, pyfunc.__qualname__, filename, source, first_line, indent, tree,
                             [ln.rstrip("\n") for ln in lines])
     if isinstance(tree, ast.AsyncFunctionDef):
         raise parsed.error(CompileError, "async functions cannot be compiled", tree)

@@ -1301,6 +1301,7 @@ class _LookBack:
         self.counter = _zeroed(side, 1, np.int64)
         self.issued = 0
         self.epoch = 0
+        self._lock = threading.Lock()
 
     @classmethod
     def get(cls, side, n: int, tile: int) -> "_LookBack":
@@ -1313,11 +1314,13 @@ class _LookBack:
         return st
 
     def next(self):
-        """(the counter value this call's first tile gets, this call's epoch)."""
-        first = self.issued
-        self.issued += self.tiles
-        self.epoch = (self.epoch + 1) % (1 << 30) or 1
-        return np.int64(first), np.uint32(self.epoch)
+        """(the counter value this call's first tile gets, this call's epoch); thread-safe (launches from
+        several threads on one stream each get their own range and epoch)."""
+        with self._lock:
+            first = self.issued
+            self.issued += self.tiles
+            self.epoch = (self.epoch + 1) % (1 << 30) or 1
+            return np.int64(first), np.uint32(self.epoch)
 
 
 def _zeroed(side, n: int, dtype):
