@@ -15,6 +15,9 @@ NumPy 2 promotion) and in jitkit, so any disagreement is a bug:
 - floats never flow into integers, conditions or indices: the GPU contracts ``a * b + c`` into
   one FMA, so its floats are compared with a tolerance, and control flow must not hang on them;
 - bools come from comparisons and are only used as conditions and outputs;
+- ``abs`` never sees the most negative integer (``abs(e | 1)``): ptxas takes an integer abs as
+  non-negative, as CUDA C may (abs(INT_MIN) is undefined there), so ``0 > abs(INT_MIN)`` is False
+  on the GPU (found by this fuzzer; tests/test_fuzz.py::test_abs_of_the_most_negative_int);
 - ``min``/``max``/ternaries see operands of one type, loop counters are cast to int64 where used.
 """
 
@@ -107,8 +110,8 @@ class _Gen:
             return f"({e()} {self.pick(['<<', '>>'])} ({e()} & 7))"
         if k == "neg":
             return f"(-{e()})"
-        if k == "abs":
-            return f"abs({e()})"
+        if k == "abs":                       # never of the most negative int: undefined on the GPU
+            return f"abs({e()} | 1)"
         t = self.pick(INT_TYPES)
         if k == "minmax":
             return f"{self.pick(['min', 'max'])}(np.{t}({e()}), np.{t}({e()}))"
