@@ -187,7 +187,7 @@ def _dim3(value, what: str) -> tuple:
 _GRID_LIMITS = (2**31 - 1, 65535, 65535)
 _BLOCK_LIMITS = (1024, 1024, 64)
 MAX_BLOCK_THREADS = 1024
-MAX_DYNAMIC_SHARED = 227 * 1024      # the opt-in maximum per block on the H100 (sm_90); less elsewhere
+MAX_DYNAMIC_SHARED = 227 * 1024      # the opt-in maximum per block on the H100 (sm_90): the simulator's limit
 
 
 class Launcher:
@@ -285,9 +285,8 @@ class Dispatcher:
             shared = operator.index(shared)           # ints and NumPy ints
         except TypeError:
             raise LaunchError(f"shared_bytes must be an int, got {shared!r}") from None
-        if not 0 <= shared <= MAX_DYNAMIC_SHARED:
-            raise LaunchError(f"shared_bytes must be from 0 to {MAX_DYNAMIC_SHARED} (the most dynamic shared memory "
-                              f"a CUDA block can have), got {shared}")
+        if shared < 0:                                # the upper limit is the device's: checked at launch
+            raise LaunchError(f"shared_bytes must be >= 0, got {shared}")
         launcher = Launcher(self, grid, block, stream, shared)
         try:
             if len(self._configs) > 256:
@@ -388,6 +387,9 @@ class Dispatcher:
 
         from .compiler.pipeline import type_kernel
         from .runtime.sim import run_kernel
+        if cfg.shared > MAX_DYNAMIC_SHARED:           # what the GPU would refuse, refused here too
+            raise LaunchError(f"shared_bytes={cfg.shared} exceeds the {MAX_DYNAMIC_SHARED} bytes of dynamic shared "
+                              f"memory a CUDA block can have (sm_90) for kernel {self.__qualname__}")
         tys = []
         for i, a in enumerate(args):
             if i in self._constexpr:
