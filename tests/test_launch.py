@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 import jitkit as jk
+from bad_input_kernels import add
 from conftest import gpu, optional_module
-
-
-@jk.jit
-def add(x, y, out):
-    i = jk.grid(1)
-    if i < out.size:
-        out[i] = x[i] + y[i]
 
 
 @jk.jit

@@ -89,15 +89,8 @@ def _reduce_body(x, out, partials, counter, seg, op: constexpr, flag_op: constex
         return
     nb = gridDim.x
     if nb > 1:
-        last = shared.array(1, int32)
-        if threadIdx.x == 0:
-            partials[blockIdx.x] = total
-            threadfence()                                   # the partial before the count (release)
-            last[0] = int32(atomic.add(counter, 0, 1) == nb - 1)
-        syncthreads()
-        if last[0] == 0:
+        if not _last_block(partials, counter, total):
             return
-        threadfence()                                       # every partial after the count (acquire)
         total = _reduce_range(partials, 0, nb, op, flag_op, ident, known, 4)
     if has_init:
         total = type(ident)(op(init, total))
@@ -105,6 +98,22 @@ def _reduce_body(x, out, partials, counter, seg, op: constexpr, flag_op: constex
         out[slot] = total
         if nb > 1:
             counter[0] = 0
+
+
+@jit
+def _last_block(partials, counter, total):
+    """Publish this block's total (a value or a pair) in partials[b]; whether this block is the last
+    of the grid to do so (the same in all its threads; the counter is a device-scope atomic)."""
+    last = shared.array(1, int32)
+    if threadIdx.x == 0:
+        _w._put(partials, blockIdx.x, total)
+        threadfence()                                   # the partial before the count (release)
+        last[0] = int32(atomic.add(counter, 0, 1) == gridDim.x - 1)
+    syncthreads()
+    if last[0] == 0:
+        return False
+    threadfence()                                       # every partial after the count (acquire)
+    return True
 
 
 @jit

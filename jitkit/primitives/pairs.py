@@ -14,10 +14,11 @@ import math
 
 import numpy as np
 
-from .. import atomic, block, block_dims, blockIdx, constexpr, gridDim, int32, jit, shared, syncthreads, threadIdx
-from .. import threadfence
+from .. import block, block_dims, blockIdx, constexpr, gridDim, jit, syncthreads, threadIdx
 from .. import types as T
 from . import warp as _w
+from .algorithms import (_Side, _cached, _contiguous, _device_fn, _filled, _kind, _last_block, _np_dtype,
+                         _result_type, _scalar_type, _segments, _stream_int, _zeroed)
 
 IPT = 4        # items per thread and tile: each lane reads a run of 4 per array, a warp 128 in a row
 THREADS = 256
@@ -68,20 +69,6 @@ def _ordered(x, start, end, op: constexpr, proto, ipt: constexpr):
         total = part if base == start else op(total, part)
         base += bx * ipt
     return total
-
-
-@jit
-def _last_block(partials, counter, total):
-    """Publish this block's total in partials[b]; whether this block is the last of the grid to do
-    so (the same in all its threads; the counter is a device-scope atomic)."""
-    last = shared.array(1, int32)
-    if threadIdx.x == 0:
-        _w._put(partials, blockIdx.x, total)
-        threadfence()                                   # the partial before the count (release)
-        last[0] = int32(atomic.add(counter, 0, 1) == gridDim.x - 1)
-    syncthreads()
-    threadfence()                                       # every partial after the count (acquire)
-    return last[0] != 0
 
 
 @jit
@@ -150,47 +137,37 @@ def _scan_pairs(x, out, seg, seeds, init, proto, op: constexpr, has_init: conste
         base += bx * ipt
 
 
-_KERNELS: dict = {}
-
-
 def _pair_op(op):
     """``op`` with its result converted to its first argument's types (a pair's types stay put)."""
-    key = ("op", op)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def pair_op(a, b):
             return _as(op(a, b), a)
-        k = _KERNELS[key] = pair_op
-    return k
+        return pair_op
+    return _cached(("pair op", op), make)
 
 
 def _reduce_kernel(op, has_init: bool, finish: bool):
-    key = ("reduce", op, has_init, finish)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def reduce_pairs(x, out, partials, counter, seg, init, proto):
             _reduce_pairs(x, out, partials, counter, seg, init, proto, op, has_init, finish, IPT)
-        k = _KERNELS[key] = reduce_pairs
-    return k
+        return reduce_pairs
+    return _cached(("pair reduce", op, has_init, finish), make)
 
 
 def _scan_kernel(op, has_init: bool, inclusive: bool):
-    key = ("scan", op, has_init, inclusive)
-    k = _KERNELS.get(key)
-    if k is None:
+    def make():
         @jit
         def scan_pairs(x, out, seg, seeds, init, proto):
             _scan_pairs(x, out, seg, seeds, init, proto, op, has_init, inclusive, IPT)
-        k = _KERNELS[key] = scan_pairs
-    return k
+        return scan_pairs
+    return _cached(("pair scan", op, has_init, inclusive), make)
 
 
 # ------------------------------------------------------------------ host side
 def _split(x, stream, what: str):
     """(the pair, its side, its shape), checked: two arrays of one kind and one shape."""
-    from .algorithms import _Side, _kind
     if len(x) != 2:
         raise ValueError(f"{what} takes an array or a pair (2-tuple) of arrays, got a {len(x)}-tuple")
     a, b = x
@@ -205,7 +182,6 @@ def _split(x, stream, what: str):
 
 def _types(op, x, init, what: str):
     """The accumulator's two dtypes: those of ``op(init or x[i], x[i])``."""
-    from .algorithms import _np_dtype, _result_type, _scalar_type
     elem = T.Tuple(tuple(T.scalar_from_dtype(_np_dtype(a)) for a in x))
     if init is not None:
         if not isinstance(init, tuple) or len(init) != 2:
@@ -226,13 +202,11 @@ def _pair(dts, v=(0, 0)):
 
 def _outs(out, side, n: int, dts, what: str):
     """out= as the pair of flat device arrays kernels write (None for NumPy, which is assigned)."""
-    from .algorithms import _contiguous
     if out is None:
         return None
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError(f"{what}: out= of a pair is a pair of arrays")
     for o, dt in zip(out, dts):
-        from .algorithms import _np_dtype
         if np.dtype(_np_dtype(o)) != dt or math.prod(o.shape) != n:
             raise ValueError(f"{what}: out= must hold {n} items of {dt}, got {tuple(o.shape)} of {_np_dtype(o)}")
         if side.kind != "numpy" and not _contiguous(o):
@@ -242,7 +216,6 @@ def _outs(out, side, n: int, dts, what: str):
 
 def reduce(x, op, init=None, out=None, stream=None):
     """``op`` over the pairs ``(x[0][i], x[1][i])`` in index order (see :func:`jitkit.reduce`)."""
-    from .algorithms import _device_fn, _filled, _segments, _stream_int, _zeroed
     what = "jk.reduce"
     raw = _device_fn(op, "op")
     opf = _pair_op(raw)
@@ -272,7 +245,6 @@ def reduce(x, op, init=None, out=None, stream=None):
 
 def scan(x, op, inclusive=True, init=None, out=None, stream=None):
     """The running ``op`` over the pairs ``(x[0][i], x[1][i])`` (see :func:`jitkit.scan`)."""
-    from .algorithms import _device_fn, _segments
     what = "jk.scan"
     raw = _device_fn(op, "op")
     opf = _pair_op(raw)
