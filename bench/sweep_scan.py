@@ -15,20 +15,22 @@ from _common import cuda_event_ms
 import jitkit as jk
 from jitkit.primitives import algorithms as alg
 
-DEFAULT = ["128:80", "128:64", "128:96", "128:112", "128:128", "96:80", "96:96", "160:80", "192:64", "64:96",
-           "64:128", "256:48"]
+DEFAULT = ["128:128", "128:80", "128:96", "128:112", "128:160", "96:128", "64:128", "64:160", "256:64", "256:96",
+           "192:96"]
 
 
 def main(configs):
     import cupy
     n = 1 << 28
     x = cupy.asarray(np.random.default_rng(0).integers(0, 3, n).astype(np.float32))
-    want = float(cupy.cumsum(x, dtype=cupy.float64)[-1])
+    want = cupy.cumsum(x, dtype=cupy.float64)
     for c in configs:
         threads, tile = (int(v) for v in c.split(":"))
         alg.SCAN_THREADS, alg.SCAN_TILE_BYTES = threads, tile
         y = jk.scan(x)
-        ok = float(y[-1]) == want
+        # float32 running sums past 2^24 round (differently by tile): a missed tile prefix is off by a
+        # whole tile's sum, far more than this
+        ok = float(cupy.max(cupy.abs(y - want))) <= 1e-5 * float(want[-1])
         ms = min(cuda_event_ms(lambda: jk.scan(x), reps=20) for _ in range(3))
         ipt = alg._items_per_thread(np.float32, tile)
         print(f"scan 2^28 f32, {threads} threads x {ipt} items: {ms:.3f} ms, {2 * 4 * n / ms / 1e6:.0f} GB/s"

@@ -24,7 +24,7 @@ from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchE
 from .types import (Array, Literal, Scalar, Tuple, bfloat16, bool_, boolean, complex64, complex128, float16, float32,  # noqa: E402
                     float64, int8, int16, int32, int64,
                     uint8, uint16, uint32, uint64)
-from .intrinsics import (activemask, brev, clz, ffs, popc, all_sync, asm, bitcast, block_dims, static_assert, vector_load, is_aligned, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
+from .intrinsics import (activemask, brev, clz, ffs, popc, all_sync, asm, bitcast, block_dims, static_assert, vector_load, vector_store, is_aligned, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
                          threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
                          grid_sync, gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
                          shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
@@ -40,7 +40,7 @@ __all__ = [
     "Array", "Literal", "Scalar", "Tuple", "bool_", "boolean", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
     "threadIdx", "blockIdx", "blockDim", "gridDim", "grid", "gridsize", "laneid", "warpsize", "syncthreads",
-    "block_dims", "bitcast", "static_assert", "vector_load", "is_aligned",
+    "block_dims", "bitcast", "static_assert", "vector_load", "vector_store", "is_aligned",
     "grid_sync", "shared", "local", "atomic", "shfl_sync", "shfl_up_sync", "shfl_down_sync", "shfl_xor_sync", "ballot_sync",
     "any_sync", "all_sync", "match_any_sync", "match_all_sync", "syncwarp", "activemask", "lanemask_lt", "threadfence", "threadfence_block",
     "popc", "clz", "ffs", "brev",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "threadIdx", "blockIdx", "blockDim", "gridDim",
-    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast", "static_assert", "vector_load", "is_aligned",
+    "grid", "gridsize", "laneid", "warpsize", "syncthreads", "block_dims", "bitcast", "static_assert", "vector_load", "vector_store", "is_aligned",
 ]
 
 
@@ -82,10 +82,14 @@ static_assert = _Intrinsic("static_assert", "static_assert(cond, message): a com
                            "compile-time condition is false (in code that is compiled: a branch folded away "
                            "at compile time is not)")
 vector_load = _Intrinsic("vector_load", "vector_load(array, i, n): the tuple array[i], ..., array[i+n-1] of a "
-                         "contiguous 1-d array in one n-wide load (n: 2 or 4, n * itemsize <= 16); the "
-                         "address of array[i] must be a multiple of n * itemsize (see is_aligned)")
-is_aligned = _Intrinsic("is_aligned", "is_aligned(array, i, nbytes): True when the address of array[i] is a "
-                        "multiple of nbytes")
+                         "1-d array in one n-wide load (n: 2 or 4, n * itemsize <= 16); only where "
+                         "is_aligned(array, i, n * itemsize)")
+vector_store = _Intrinsic("vector_store", "vector_store(array, i, values): array[i], ..., array[i+n-1] = values (a tuple "
+                          "of n = 2 or 4 numbers, converted to the array's type) in one n-wide store; only where "
+                          "is_aligned(array, i, n * itemsize)")
+is_aligned = _Intrinsic("is_aligned", "is_aligned(array, i, nbytes): True when a vector access of nbytes may start at "
+                        "array[i] of a 1-d array: its address is a multiple of nbytes and the items are contiguous "
+                        "(a strided view's are not)")
 block_dims = _Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
                         "ints; a kernel using it (as the block primitives do) compiles once per block shape")
 

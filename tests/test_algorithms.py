@@ -247,15 +247,19 @@ def test_reduce_hot_path_results_are_distinct(rng):
 
 
 @gpu
-@pytest.mark.parametrize("n", [1, 7, 2559, 2560, 2561, 50001, 1 << 20, (1 << 22) + 3])
+@pytest.mark.parametrize("n", [1, 7, 4095, 4096, 4097, 50001, 1 << 20, (1 << 22) + 3])
 def test_single_pass_scan(n, rng):
     """4-byte types on the GPU take the decoupled look-back scan: repeated calls (the tile words are
-    never cleared, each call has its own epoch), every op kind, in order, exclusive, with init."""
+    never cleared, each call has its own epoch), every op kind, in order, exclusive, with init;
+    views one item off 16-byte alignment (input, output) take the 4-byte loads and stores."""
     cupy = pytest.importorskip("cupy")
     x = rng.integers(0, 3, n).astype(np.float32)
     cx = cupy.asarray(x)
     for _ in range(3):
         np.testing.assert_array_equal(jk.scan(cx).get(), np.cumsum(x.astype(np.float64)))
+    out = cupy.zeros(n + 1, np.float32)
+    np.testing.assert_array_equal(jk.scan(cx, out=out[1:]).get(), np.cumsum(x.astype(np.float64)))
+    np.testing.assert_array_equal(jk.scan(cx[1:]).get(), np.cumsum(x[1:].astype(np.float64)))
     xi = rng.integers(-9, 10, n).astype(np.int32)
     ci = cupy.asarray(xi)
     np.testing.assert_array_equal(jk.scan(ci, max).get(), np.maximum.accumulate(xi))

@@ -904,6 +904,8 @@ class FunctionTyper:
             return self.static_assert_call(node)
         if target is I.vector_load or target is I.is_aligned:
             return self.vector_call(node, target is I.vector_load)
+        if target is I.vector_store:
+            return self.vector_store_call(node)
         args = [self.rexpr(a) for a in node.args]
         kwargs = {k.arg: self.rexpr(k.value) for k in node.keywords}
         rule = B.lookup(target)
@@ -1047,8 +1049,8 @@ class FunctionTyper:
         if len(node.args) != 3 or node.keywords:
             raise self.err(TypingError, f"{what} takes (array, index, {'n' if load else 'nbytes'})", node)
         arr = self.rexpr(node.args[0])
-        if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1 and arr.type.layout == "C"):
-            raise self.err(TypingError, f"{what} needs a contiguous 1-d array, got {arr.type}", node.args[0])
+        if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1):
+            raise self.err(TypingError, f"{what} needs a 1-d array, got {arr.type}", node.args[0])
         i = self.rexpr(node.args[1])
         if not (isinstance(i.type, T.Scalar) and i.type.is_int):
             raise self.err(TypingError, f"{what} needs an integer index, got {i.type}", node.args[1])
@@ -1063,6 +1065,28 @@ class FunctionTyper:
             raise self.err(TypingError, f"{what} loads 2 or 4 real scalars of at most 16 bytes in all, got "
                            f"{n!r} x {dt}", node.args[2])
         return tir.Op(T.Tuple((dt,) * n), loc, "array.vector_load", [arr, self.convert(i, T.int64, node)])
+
+    def vector_store_call(self, node):
+        what = "jitkit.vector_store()"
+        if len(node.args) != 3 or node.keywords:
+            raise self.err(TypingError, f"{what} takes (array, index, values)", node)
+        arr = self.rexpr(node.args[0])
+        if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1):
+            raise self.err(TypingError, f"{what} needs a 1-d array, got {arr.type}", node.args[0])
+        i = self.rexpr(node.args[1])
+        if not (isinstance(i.type, T.Scalar) and i.type.is_int):
+            raise self.err(TypingError, f"{what} needs an integer index, got {i.type}", node.args[1])
+        v = self.rexpr(node.args[2])
+        dt = arr.type.dtype
+        n = v.type.count if isinstance(v.type, T.Tuple) else None
+        if n not in (2, 4) or n * dt.itemsize > 16 or dt.is_complex:
+            raise self.err(TypingError, f"{what} stores a tuple of 2 or 4 real numbers of at most 16 bytes in all, "
+                           f"got {v.type} into an array of {dt}", node.args[2])
+        for k, t in enumerate(v.type.types):
+            if not isinstance(t, T.Scalar) or t.is_complex:
+                raise self.err(TypingError, f"{what}: item {k} is {t}, not a real number", node.args[2])
+        self._note_write(arr)
+        return tir.Op(T.none, self.loc(node), "array.vector_store", [arr, self.convert(i, T.int64, node), v])
 
     def static_assert_call(self, node):
         if len(node.args) != 2 or node.keywords:

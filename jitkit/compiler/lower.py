@@ -757,7 +757,7 @@ class FunctionLowering:
         return self.b.call(ir.InlineAsm(fnty, e.ptx, e.constraints, side_effect=True), args)
 
     def expr_Op(self, e: tir.Op):
-        if e.name in ("array.vector_load", "array.is_aligned"):
+        if e.name in ("array.vector_load", "array.is_aligned", "array.vector_store"):
             return self._vector_op(e)
         args = [self.expr(a) for a in e.args]
         return nvvm_ops.lower_op(self, e, args)
@@ -767,10 +767,29 @@ class FunctionLowering:
         ptr = self.element_ptr(e.args[0], [e.args[1]], e)
         if e.name == "array.is_aligned":
             low = b.and_(b.ptrtoint(ptr, I64), ir.Constant(I64, e.args[2].value - 1))
-            return b.icmp_unsigned("==", low, ir.Constant(I64, 0))
+            ok = b.icmp_unsigned("==", low, ir.Constant(I64, 0))
+            aty = e.args[0].type
+            if aty.layout == "A":       # a strided view: vectors need unit stride too
+                stride = b.extract_value(self.expr(e.args[0]), [2, 0])
+                ok = b.and_(ok, b.icmp_signed("==", stride, ir.Constant(I64, aty.dtype.itemsize)))
+            return ok
         dt = e.args[0].type.dtype
+        half = isinstance(ptr.type.pointee, ir.HalfType)
+        elem = I16 if half else ptr.type.pointee   # see _half_bits
+        if e.name == "array.vector_store":
+            tup = self.expr(e.args[2])
+            n = len(e.args[2].type.types)
+            vec = ir.Constant(ir.VectorType(elem, n), ir.Undefined)
+            for k, t in enumerate(e.args[2].type.types):
+                v = self.cast(b.extract_value(tup, k), t, dt)
+                if dt.is_bool:
+                    v = b.zext(v, I8)
+                elif half:
+                    v = _half_bits(b, v, I16)
+                vec = b.insert_element(vec, v, ir.Constant(I32, k))
+            b.store(vec, b.bitcast(ptr, ir.PointerType(vec.type, ptr.type.addrspace)), align=n * dt.itemsize)
+            return None
         n = len(e.type.types)
-        elem = I16 if isinstance(ptr.type.pointee, ir.HalfType) else ptr.type.pointee   # see _half_bits
         vec = b.load(b.bitcast(ptr, ir.PointerType(ir.VectorType(elem, n), ptr.type.addrspace)),
                       align=n * dt.itemsize)
         out = ir.Constant(value_type(e.type), ir.Undefined)

@@ -40,8 +40,8 @@ __all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "se
 
 THREADS = 256
 TILE_BYTES = 64          # per thread and tile in the streaming kernels: four 16-byte loads in flight
-SCAN_THREADS, SCAN_TILE_BYTES = 128, 80  # single-pass scan of 4-byte items: 20 per thread, 72 registers (H100,
-                                         # 2^28 f32: 2550 GB/s r+w; 256 x 8 was 1930, 128 x 16 2440)
+SCAN_THREADS, SCAN_TILE_BYTES = 128, 128  # single-pass scan of 4-byte items: 32 per thread moved as 16-byte
+                                          # vectors (bench/scan_variants.py, sweep_scan.py)
 REDUCE_TILE_BYTES = 128  # jk.reduce of a commutative op: eight 16-byte loads in flight per thread, tiles
 REDUCE_BLOCKS_PER_SM = 6  # dealt round-robin to one wave of 6 blocks per SM (H100, 2^28 f32: 3060 GB/s
                           # with a second launch; one contiguous run per block was 2770-2960)

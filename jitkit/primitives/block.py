@@ -231,12 +231,18 @@ def exclusive_scan(value, op: constexpr, init=None, prefix_op: constexpr = None,
 def _warp_transposed(src, dst, offset, items, default, store: constexpr, bx: constexpr, by: constexpr,
                      bz: constexpr):
     """Blocked items moved warp by warp: each warp reads (writes) its own stretch of the tile
-    coalesced, lane-striped, and transposes it through shared memory with warp barriers only."""
+    coalesced, lane-striped, and transposes it through shared memory with warp barriers only; with
+    16-byte vectors where the warp's stretch is whole and aligned."""
     tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
     wbase = offset + wid * 32 * items.size
     if store:
-        _w._warp_exchange(items, True, valid)
-        _w._store_direct(dst, wbase, items, True, valid, lane)
+        if _w._vectors_fit(dst, wbase, items.size, valid):
+            _w._store_vectors(dst, wbase, items, lane)
+        else:
+            _w._warp_exchange(items, True, valid)
+            _w._store_direct(dst, wbase, items, True, valid, lane)
+    elif _w._vectors_fit(src, wbase, items.size, valid):
+        _w._load_vectors(src, wbase, items, lane)
     else:
         _w._load_direct(src, wbase, items, True, default, valid, lane)
         _w._warp_exchange(items, False, valid)
@@ -272,7 +278,7 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
 @jit
 def store(dst, offset, items, striped: constexpr = False, method: constexpr = "direct"):
     """Write the tile ``items`` to ``dst[offset:]`` (blocked or striped, and ``method``, as in
-    :func:`load`), up to ``dst.size``.  The transposing methods leave ``items`` striped afterwards."""
+    :func:`load`), up to ``dst.size``.  The transposing methods may leave ``items`` reordered (striped)."""
     bx, by, bz = block_dims()
     nt = bx * by * bz
     tid = _tid(bx, by, bz)

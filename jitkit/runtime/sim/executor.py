@@ -458,7 +458,7 @@ class Executor:
 
     def e_Op(self, e, m, fr):
         args = [self.eval(a, m, fr) for a in e.args]
-        if e.name in ("array.vector_load", "array.is_aligned"):
+        if e.name in ("array.vector_load", "array.is_aligned", "array.vector_store"):
             return self._vector_op(e, args, m)
         self.mask = m
         return ops.lower_op(self, e, args)
@@ -470,13 +470,21 @@ class Executor:
             addr = base.ctypes.data + i * base.strides[-1]
             for d, p in enumerate(arr.prefix):
                 addr = addr + np.asarray(p, np.int64) * base.strides[d]
-            return (addr % e.args[2].value) == 0
-        n = len(e.type.types)
+            return ((addr % e.args[2].value) == 0) & (base.strides[-1] == base.itemsize)
+        store = e.name == "array.vector_store"
+        n = len((e.args[2] if store else e).type.types)
         last = base.shape[-1]
         if np.any(m & ((i < 0) | (i + n > last))):
             bad = int(np.flatnonzero(m & ((i < 0) | (i + n > last)))[0])
-            raise IndexError(f"jitkit.vector_load() of {n} items at index {int(np.broadcast_to(i, m.shape)[bad])} "
+            raise IndexError(f"jitkit.{e.name[6:]}() of {n} items at index {int(np.broadcast_to(i, m.shape)[bad])} "
                              f"is out of bounds for size {last}\n{e.loc.format()}")
+        if store:
+            ib = np.broadcast_to(i, m.shape)
+            dt = e.args[0].type.dtype
+            for k, t in enumerate(e.args[2].type.types):
+                v = np.broadcast_to(np.asarray(ops.cast(args[2][k], t, dt), base.dtype), m.shape)
+                base[tuple(np.broadcast_to(p, m.shape)[m] for p in arr.prefix) + (ib[m] + k,)] = v[m]
+            return None
         return tuple(base[tuple(arr.prefix) + (np.where(m, i + k, 0),)] for k in range(n))
 
     def e_Call(self, e, m, fr):
