@@ -80,6 +80,11 @@ def reduce_plan():
     print(f"launcher(args)     {us(lambda: hot(*args)):6.2f} us")
     cupy.cuda.runtime.deviceSynchronize()
     print(f"fast(args)         {us(lambda: d._hot.fast(args)):6.2f} us")
+    pl = plan._prepared
+    if pl:
+        print(f"prepared()         {us(pl):6.2f} us")
+        cupy.cuda.runtime.deviceSynchronize()
+        print(f"prepared.set(x)    {us(lambda: pl.set(0, x.data.ptr)):6.2f} us")
     print(f"slots[i]           {us(lambda: slots[3]):6.2f} us")
     print(f"cupy.empty(1)      {us(lambda: cupy.empty(1, np.float32)):6.2f} us")
     print(f"plan checks        {us(lambda: type(x) is plan._cls and x.dtype is plan._dtype_obj and x.shape == plan._shape and plan._contiguous(x)):6.2f} us")

@@ -83,6 +83,41 @@ class _Packer:
         return bufs[2]
 
 
+class Prepared:
+    """One kernel launch (grid, block, stream, device arguments) with its parameters packed once: a
+    plan's hot path.  ``set(k, value)`` rewrites flat parameter slot ``k`` (see :meth:`slot`);
+    calling it launches.  Not thread-safe: the caller holds its own lock (the buffer is shared)."""
+
+    __slots__ = ("dispatcher", "cfg", "loaded", "_buf", "_ptrs", "addr", "_codes", "_firsts")
+
+    def __init__(self, dispatcher, cfg, loaded, vals):
+        self.dispatcher, self.cfg, self.loaded = dispatcher, cfg, loaded
+        n = max(loaded.packer.count, 1)
+        self._buf = ctypes.create_string_buffer(8 * n)
+        base = ctypes.addressof(self._buf)
+        self._ptrs = (ctypes.c_void_p * n)(*[base + 8 * k for k in range(n)])
+        self.addr = ctypes.addressof(self._ptrs)
+        loaded.packer.struct.pack_into(self._buf, 0, *vals)
+        slots = [abi.param_slots(t) for t in loaded.result.argtypes]
+        self._codes = [struct.Struct("<" + _slot_code(x)) for s in slots for x in s]
+        self._firsts = [sum(len(s) for s in slots[:i]) for i in range(len(slots))]
+
+    def slot(self, arg: int) -> int:
+        """The first flat parameter slot of argument ``arg`` (an array's data pointer)."""
+        return self._firsts[arg]
+
+    def set(self, k: int, value) -> None:
+        self._codes[k].pack_into(self._buf, 8 * k, value)
+
+    def __call__(self):
+        cfg, ld = self.cfg, self.loaded
+        g, b = cfg.grid, cfg.block
+        res = ld.launch_fn(ld.function, g[0], g[1], g[2], b[0], b[1], b[2], cfg.shared, cfg.stream, self.addr, 0)
+        driver.last_kernel[0] = ld.name
+        if res[0]:
+            self.dispatcher._launch_failed(res[0], ld, cfg)
+
+
 class _Loaded:
     """A compile result loaded on one device, ready to launch."""
 
@@ -374,6 +409,32 @@ class Dispatcher:
         finally:
             for s in staged:
                 driver.mem_free(s.dptr)
+
+    def _prepare(self, cfg: Launcher, args: tuple) -> Prepared | None:
+        """A :class:`Prepared` launch of ``args`` (device arrays and scalars) on the current device, or
+        None where the launch needs the general path (host arrays to copy, debug checks, cooperative)."""
+        if len(args) != self._nparams or self._resolve_target() == "sim":
+            return None
+        vals: list = []
+        staged: list = []
+        tys = []
+        for i, a in enumerate(args):
+            if i in self._constexpr:
+                tys.append(self._literal(a, i))
+                continue
+            h = A._HANDLERS.get(type(a)) or A.handler_for(a, i)
+            tys.append(h(a, vals, staged, cfg.stream, i))
+        if staged:
+            for s in staged:
+                driver.mem_free(s.dptr)
+            return None
+        tys = tuple(tys)
+        loaded = self._loaded.get(self._key(tys, cfg.block))
+        if loaded is None or loaded.device is not driver.current_device():
+            loaded = self._load(tys, cfg.block)
+        if loaded.cooperative or loaded.error_ptr is not None or cfg.shared > loaded.dyn_ok:
+            return None
+        return Prepared(self, cfg, loaded, vals)
 
     def _literal(self, a, i: int) -> T.Literal:
         try:

@@ -244,6 +244,13 @@ def test_reduce_hot_path_results_are_distinct(rng):
         again = list(pool.map(jk.reduce, xs))
     cupy.cuda.runtime.deviceSynchronize()
     assert [int(g) for g in again] == want and len({g.data.ptr for g in again}) == len(again)
+    torch = pytest.importorskip("torch")
+    for n in (1000, 100003):            # one block (its partials are the result slots) and 25
+        small = [torch.as_tensor(rng.standard_normal(n), device="cuda") for _ in range(7)] * 80
+        plan = jk.plan_reduce(small[0], max)
+        got = [plan(x) for x in small]
+        assert plan._prepared, "the hot path should launch with prepared parameters"
+        assert [float(g) for g in got] == [float(x.max()) for x in small]
 
 
 @gpu

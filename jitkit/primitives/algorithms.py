@@ -34,6 +34,7 @@ from .. import (Array, atomic, ballot_sync, bitcast, block, block_dims, blockIdx
                 threadIdx, uint32, uint64, vector_load)
 from . import warp as _w
 from .. import types as T
+from ..runtime import driver
 
 __all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted", "select",
            "partition", "histogram"]
@@ -966,13 +967,16 @@ class ReducePlan:
                 import cupy
                 self._new = functools.partial(cupy.empty, RESULT_SLOTS, self.acc)
                 self._contiguous = lambda a, step=x.itemsize: a.strides[0] == step
+                self._ptr = lambda a: a.data.ptr
             else:
                 import torch
                 self._new = functools.partial(torch.empty, RESULT_SLOTS, dtype=_torch_dtype(self.acc),
                                               device=x.device)
                 self._contiguous = lambda a: a.stride(0) == 1
+                self._ptr = lambda a: a.data_ptr()
             self._slots, self._next, self._lock = None, RESULT_SLOTS, threading.Lock()
             self._head = (self.counter, self.seg, self.ident, self._init_arg)
+            self._prepared = None                 # the launch with its parameters packed (after the first call)
 
     def __call__(self, x, out=None, stream=None):
         hot = self._hot
@@ -980,11 +984,26 @@ class ReducePlan:
                 x.dtype is self._dtype_obj and x.shape == self._shape and self._contiguous(x):
             with self._lock:                      # x as planned, the default stream: the next free result slot
                 i = self._next
-                if i == RESULT_SLOTS:             # results are 0-d views of one allocation, each slot used once
+                fresh = i == RESULT_SLOTS         # results are 0-d views of one allocation, each slot used once
+                if fresh:
                     self._slots, i = self._new(), 0
                 self._next = i + 1
                 slots = self._slots
-            hot(x, slots, self.partials if self.blocks > 1 else slots, *self._head, i)
+                pl = self._prepared               # rewrite x's pointer and the slot, launch (under the lock:
+                if pl and getattr(driver._tls, "device", None) is pl.loaded.device:               # one buffer)
+                    pl.set(0, self._ptr(x))
+                    pl.set(self._slot_k, i)
+                    if fresh:
+                        pl.set(self._out_k, self._ptr(slots))
+                        if self.blocks == 1:
+                            pl.set(self._out_k + 2, self._ptr(slots))
+                    pl()
+                    return slots[i]
+            args = (x, slots, self.partials if self.blocks > 1 else slots, *self._head, i)
+            hot(*args)
+            if pl is None:
+                with self._lock:
+                    self._prepare(args)
             return slots[i]
         side = self.side if stream is None else _Side(x, stream)
         if (x.dtype is not self._dtype_obj and _np_dtype(x) != self.dtype) or math.prod(x.shape) != self.n:
@@ -996,6 +1015,15 @@ class ReducePlan:
         side.launch(self.kernel, self.blocks, THREADS, flat, res, self.partials if self.blocks > 1 else res,
                     self.counter, self.seg, self.ident, self._init_arg, 0)
         return self._finish(side, res, out)
+
+    def _prepare(self, args):
+        """After the first hot launch: the same launch prepared (False where it cannot be)."""
+        pl = self.kernel._prepare(self._hot, args) or False
+        if pl:
+            self._slot_k, self._out_k = pl.slot(len(args) - 1), pl.slot(1)
+            if pl.slot(0) != 0 or pl.slot(2) != self._out_k + 2:    # x first; 1-d out: pointer and size
+                pl = False
+        self._prepared = pl
 
     def _empty_result(self, side, out):
         if self.init is not None:
