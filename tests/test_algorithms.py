@@ -280,6 +280,35 @@ def test_single_pass_scan(n, rng):
     np.testing.assert_array_equal(jk.scan(cupy.asarray(xu), operator.xor).get(), np.bitwise_xor.accumulate(xu))
 
 
+@gpu
+def test_scan_hot_path(rng):
+    """A repeated jk.scan of a 1-d CuPy array (no init=, out=, stream=) launches with prepared
+    parameters: new results each call, strided views and other ops take the general path, and 8
+    threads scanning at once each get their own tile ids in launch order."""
+    cupy = pytest.importorskip("cupy")
+    from concurrent.futures import ThreadPoolExecutor
+    from jitkit.primitives import algorithms as alg
+    n = 100003
+    xs = [cupy.asarray(rng.integers(-5, 6, n).astype(np.int32)) for _ in range(6)]
+    want = [np.cumsum(x.get()).astype(np.int32) for x in xs]
+    got = [jk.scan(x) for x in xs * 3]
+    hot = [h for k, h in alg._SCAN_HOT.items() if k[2] == (n,) and k[3] is operator.add and k[4]]
+    assert hot and hot[0].pl is not None, "a repeated scan should launch with prepared parameters"
+    assert len({g.data.ptr for g in got}) == len(got)
+    for g, w in zip(got, want * 3):
+        np.testing.assert_array_equal(g.get(), w)
+    wide = cupy.asarray(rng.integers(-5, 6, 2 * n).astype(np.int32))
+    np.testing.assert_array_equal(jk.scan(wide[::2]).get(), np.cumsum(wide.get()[::2]).astype(np.int32))
+    np.testing.assert_array_equal(jk.scan(xs[0], max).get(), np.maximum.accumulate(xs[0].get()))
+    np.testing.assert_array_equal(jk.scan(xs[0], inclusive=False).get(),
+                                  np.concatenate([[0], want[0][:-1]]).astype(np.int32))
+    with ThreadPoolExecutor(8) as pool:
+        again = list(pool.map(jk.scan, xs * 8))
+    cupy.cuda.runtime.deviceSynchronize()
+    for g, w in zip(again, want * 8):
+        np.testing.assert_array_equal(g.get(), w)
+
+
 @pytest.mark.parametrize("target", TARGETS, indirect=True)
 @pytest.mark.parametrize("dtype", ("int32", "float32", "float64", "uint8"))
 def test_segmented_reduce(target, dtype, rng):

@@ -1273,6 +1273,12 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
         c = jk.scan(x)                                  # like np.cumsum, in x's type
         e = jk.scan(x, max, inclusive=False, init=-np.inf)
         _, y = jk.scan((a, b), lambda p, q: (p[0] * q[0], p[1] * q[0] + q[1]))   # y[i] = a[i] y[i-1] + b[i]"""
+    if _SCAN_HOT and init is None and out is None and stream is None and type(x) in _CUPY_TYPES:
+        hot = _SCAN_HOT.get((type(x), x.dtype, x.shape, op, inclusive, config._target[0]))   # seen before
+        if hot is not None:
+            r = hot(x)
+            if r is not None:
+                return r
     if isinstance(x, tuple):
         from . import pairs
         return pairs.scan(x, op, inclusive, init, out, stream)
@@ -1300,9 +1306,13 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
         flat = side.flat(x)
         ipt = _items_per_thread(acc, SCAN_TILE_BYTES)
         st = _LookBack.get(side, n, SCAN_THREADS * ipt)
-        first_id, epoch = st.next()
-        side.launch(_single_pass_kernel(opf, has_init, inclusive, ipt), st.tiles, SCAN_THREADS, flat, res,
-                    st.status, st.counter, first_id, epoch, init_v, ident)
+        kernel = _single_pass_kernel(opf, has_init, inclusive, ipt)
+        with st.lock:                           # launches in the order their tile ids were taken
+            first_id, epoch = st.next()
+            args = (flat, res, st.status, st.counter, first_id, epoch, init_v, ident)
+            side.launch(kernel, st.tiles, SCAN_THREADS, *args)
+        if side.kind == "cupy" and init is None and out is None and stream is None and len(shape) == 1:
+            _ScanHot.register((type(x), x.dtype, x.shape, op, inclusive, config._target[0]), x, kernel, st, args)
     elif n:
         flat = side.flat(x)
         seg, blocks = _segments(side, n, THREADS * ipt)
@@ -1325,6 +1335,49 @@ def scan(x, op=operator.add, inclusive=True, init=None, out=None, stream=None):
     return r
 
 
+class _ScanHot:
+    """The single-pass scan of one kind of 1-d contiguous CuPy array (type, dtype, length, op), as
+    :func:`scan` launches it without init=, out= or stream=: its tile words and its launch with the
+    parameters packed, so that a repeated call allocates the result, rewrites four parameters and
+    launches."""
+
+    def __init__(self, x, kernel, st, args):
+        import cupy
+        self.st = st
+        self.pl = kernel._prepare(kernel[st.tiles, SCAN_THREADS], args) or None
+        self.step = x.itemsize
+        self.new = functools.partial(cupy.empty, x.shape[0], args[1].dtype)
+        if self.pl is not None:
+            self.ks = [self.pl.slot(k) for k in (0, 1, 4, 5)]   # x, result, first tile id, epoch
+
+    @classmethod
+    def register(cls, key, x, kernel, st, args):
+        if key not in _SCAN_HOT:
+            if len(_SCAN_HOT) > 64:
+                _SCAN_HOT.clear()
+            _CUPY_TYPES.add(type(x))
+            _SCAN_HOT[key] = cls(x, kernel, st, args)
+
+    def __call__(self, x):
+        pl = self.pl
+        if pl is None or x.strides[0] != self.step or getattr(driver._tls, "device", None) is not pl.loaded.device:
+            return None
+        res = self.new()
+        kx, kr, kf, ke = self.ks
+        st = self.st
+        with st.lock:                           # tile ids in launch order; one parameter buffer
+            first_id, epoch = st.next()
+            pl.set(kx, x.data.ptr)
+            pl.set(kr, res.data.ptr)
+            pl.set(kf, first_id)
+            pl.set(ke, epoch)
+            pl()
+        return res
+
+
+_SCAN_HOT: dict = {}
+
+
 class _LookBack:
     """The tile words and tile counter of single-pass scans over n items (one per size and side;
     like a plan, for one stream at a time).  Neither is ever cleared: each call has its own epoch
@@ -1338,7 +1391,7 @@ class _LookBack:
         self.counter = _zeroed(side, 1, np.int64)
         self.issued = 0
         self.epoch = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     @classmethod
     def get(cls, side, n: int, tile: int) -> "_LookBack":
@@ -1351,13 +1404,13 @@ class _LookBack:
         return st
 
     def next(self):
-        """(the counter value this call's first tile gets, this call's epoch); thread-safe (launches from
-        several threads on one stream each get their own range and epoch)."""
-        with self._lock:
-            first = self.issued
-            self.issued += self.tiles
-            self.epoch = (self.epoch + 1) % (1 << 30) or 1
-            return np.int64(first), np.uint32(self.epoch)
+        """(the counter value this call's first tile gets, this call's epoch).  Call it holding
+        ``lock`` and launch before letting go: a kernel's tiles take counter values in launch order,
+        so launches from several threads must come in the order of their ranges."""
+        first = self.issued
+        self.issued += self.tiles
+        self.epoch = (self.epoch + 1) % (1 << 30) or 1
+        return np.int64(first), np.uint32(self.epoch)
 
 
 def _zeroed(side, n: int, dtype):
