@@ -260,6 +260,10 @@ def overhead(cupy, rng):
                          sync=cupy.cuda.runtime.deviceSynchronize)
     for label, (med, lo, hi) in got.items():
         print(f"host time per call, 2^20 f32 sum, {label}: {med:.1f} us (rounds {lo:.1f}-{hi:.1f})")
+    got = interleaved_us({"jk.scan(x)": lambda: jk.scan(x), "cupy.cumsum(x)": lambda: cupy.cumsum(x)},
+                         n=2000, rounds=7, sync=cupy.cuda.runtime.deviceSynchronize)
+    for label, (med, lo, hi) in got.items():
+        print(f"host time per call, 2^20 f32 inclusive scan, {label}: {med:.1f} us (rounds {lo:.1f}-{hi:.1f})")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ a number); ``less=`` sorts by a comparator with a merge sort.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
+import threading
 
 import numpy as np
 
@@ -29,7 +31,9 @@ from .. import (asm, atomic, block, block_dims, blockIdx, constexpr, gridDim, in
                 laneid, local, popc, shared, static_assert, syncthreads, syncwarp, threadIdx, uint8, uint16, uint32, uint64)
 from . import algorithms as _alg
 from .block import _from_ordered, _to_ordered
+from .. import config
 from .. import types as T
+from ..runtime import driver
 
 __all__ = ["sort", "argsort", "unique"]
 
@@ -298,9 +302,10 @@ def _sortable(dt: np.dtype, what: str):
                         "pass less= (a comparator)")
 
 
-def _radix_sort(side, keys, values, descending: bool, iota: bool, end_bit: int | None = None):
+def _radix_sort(side, keys, values, descending: bool, iota: bool, end_bit: int | None = None, hot_key=None):
     """(sorted keys, values moved with them) as flat device (or simulator) arrays.  ``end_bit``: the
-    keys (unsigned) are below 2**end_bit, so only that many low bits take passes."""
+    keys (unsigned) are below 2**end_bit, so only that many low bits take passes.  ``hot_key``: keep
+    this sort (keys only) as the :class:`_SortHot` of that key."""
     dt = _alg._np_dtype(keys)
     n = keys.shape[0]
     kflat = side.flat(keys)
@@ -318,7 +323,7 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool, end_bit: int |
     state = _alg._zeroed(side, passes * (DIGITS + 1 + tiles * DIGITS), wt)
     consts = _order_constants(kt)
     hist_blocks = min(-(-n // (_HIST_THREADS * _HIST_IPT)), _alg._max_blocks(side))
-    side.launch(_histogram_for(passes, consts, descending), hist_blocks, _HIST_THREADS, kflat, state)
+    launches = [(_histogram_for(passes, consts, descending), hist_blocks, _HIST_THREADS, 0, (kflat, state))]
 
     out = side.empty(n, kt)
     bufs = [side.view(out, ut) if kt != ut else out, side.empty(n, ut)]
@@ -335,14 +340,72 @@ def _radix_sort(side, keys, values, descending: bool, iota: bool, end_bit: int |
         vdst = vbufs[which] if vdt is not None else None
         pv = 1 if vmode == 2 and p > 0 else vmode     # indices are made once, then moved like values
         k = _sort_kernels(p == 0, last, pv, ipt, consts, descending)
-        side.launch(k, tiles, SORT_THREADS, src, dst, vsrc if pv == 1 else dummy,
-                    vdst if vdst is not None else dummy, state, np.int64(p * DIGITS),
-                    np.int64(passes * DIGITS + p), np.int64(passes * (DIGITS + 1) + p * tiles * DIGITS),
-                    np.int32(8 * p), shared=shared)
+        launches.append((k, tiles, SORT_THREADS, shared,
+                         (src, dst, vsrc if pv == 1 else dummy, vdst if vdst is not None else dummy, state,
+                          np.int64(p * DIGITS), np.int64(passes * DIGITS + p),
+                          np.int64(passes * (DIGITS + 1) + p * tiles * DIGITS), np.int32(8 * p))))
         src, vsrc = dst, vdst
+    for k, grid, threads, nbytes, args in launches:
+        side.launch(k, grid, threads, *args, shared=nbytes)
+    if hot_key is not None and vmode == 0 and end_bit is None:
+        _SortHot.register(hot_key, keys, out, state, launches)
     if dt == np.bool_:
         out = side.view(out, np.bool_)
     return out, vout
+
+
+class _SortHot:
+    """The radix sort of one kind of 1-d contiguous CuPy array (type, dtype, length, order), keys
+    only, as :func:`sort` runs it without stream=: its scratch (the digit state, the other key
+    buffer) and its five launches with their parameters packed.  A repeated sort allocates its
+    result, zeroes the state and launches, rewriting only the keys' and the result's pointers."""
+
+    def __init__(self, keys, out, state, launches):
+        import cupy
+        self.state, self.step = state, keys.itemsize
+        self.new = functools.partial(cupy.empty, keys.shape[0], keys.dtype)
+        self.lock = threading.Lock()
+        self.launches, self.scratch = [], []    # scratch: the arrays the packed pointers point to, kept alive
+        x_ptr, out_ptr = keys.data.ptr, out.data.ptr
+        for k, grid, threads, nbytes, args in launches:
+            pl = k._prepare(k[grid, threads, None, nbytes], args)
+            if pl is None:
+                self.launches = None
+                return
+            dyn = []
+            for i, a in enumerate(args):
+                ptr = a.data.ptr if isinstance(a, cupy.ndarray) else None
+                if ptr in (x_ptr, out_ptr):
+                    dyn.append((pl.slot(i), ptr == x_ptr))
+                elif ptr is not None:
+                    self.scratch.append(a)
+            self.launches.append((pl, dyn))
+        self.device = self.launches[0][0].loaded.device
+
+    @classmethod
+    def register(cls, key, keys, out, state, launches):
+        if key not in _SORT_HOT:
+            if len(_SORT_HOT) > 32:
+                _SORT_HOT.clear()
+            _alg._CUPY_TYPES.add(type(keys))
+            _SORT_HOT[key] = cls(keys, out, state, launches)
+
+    def __call__(self, keys):
+        if self.launches is None or keys.strides[0] != self.step or \
+                getattr(driver._tls, "device", None) is not self.device:
+            return None
+        out = self.new()
+        ptrs = (out.data.ptr, keys.data.ptr)
+        with self.lock:                          # one state and one set of parameter buffers
+            driver.memset_d8(self.state.ptr, 0, self.state.nbytes, 0)
+            for pl, dyn in self.launches:
+                for k, is_x in dyn:
+                    pl.set(k, ptrs[is_x])
+                pl()
+        return out
+
+
+_SORT_HOT: dict = {}
 
 
 def sort(keys, values=None, descending=False, key=None, less=None, axis=-1, stream=None):
@@ -363,6 +426,13 @@ def sort(keys, values=None, descending=False, key=None, less=None, axis=-1, stre
         by_magnitude = jk.sort(x, key=abs)
         by_low_byte = jk.sort(x, less=lambda a, b: (a & 255) < (b & 255))
         rows = jk.sort(m)                 # each row of a matrix, like np.sort(m)"""
+    if _SORT_HOT and values is None and key is None and less is None and axis == -1 and stream is None and \
+            type(keys) in _alg._CUPY_TYPES:
+        hot = _SORT_HOT.get((type(keys), keys.dtype, keys.shape, descending, config._target[0]))   # seen before
+        if hot is not None:
+            r = hot(keys)
+            if r is not None:
+                return r
     side = _alg._Side(keys, stream)
     if values is not None:
         if not hasattr(values, "shape") or _alg._kind(values) != _alg._kind(keys):
@@ -388,7 +458,10 @@ def sort(keys, values=None, descending=False, key=None, less=None, axis=-1, stre
     if less is not None:
         k, v = _merge_sort(side, keys, values, less, descending, False)
     else:
-        k, v = _radix_sort(side, keys, values, descending, False)
+        hot = side.kind == "cupy" and side.gpu and values is None and stream is None and len(keys.shape) == 1 \
+            and keys.flags.c_contiguous and dt != np.bool_
+        k, v = _radix_sort(side, keys, values, descending, False,
+                           hot_key=(type(keys), keys.dtype, keys.shape, descending, config._target[0]) if hot else None)
     if values is None:
         return side.result(k, (n,))
     return side.result(k, (n,)), side.result(v, (n,))

@@ -1,0 +1,10 @@
+import cProfile, pstats, numpy as np, cupy, jitkit as jk
+u = cupy.asarray(np.random.default_rng(0).integers(0, 1 << 32, 1 << 16, dtype=np.uint32))
+for _ in range(20): jk.sort(u)
+cupy.cuda.runtime.deviceSynchronize()
+pr = cProfile.Profile(); pr.enable()
+for _ in range(500): jk.sort(u)
+cupy.cuda.runtime.deviceSynchronize()
+pr.disable()
+pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+pstats.Stats(pr).sort_stats("cumtime").print_stats(30)
