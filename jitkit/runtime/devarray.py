@@ -45,7 +45,7 @@ class DeviceBuffer:
     def __init__(self, shape, dtype):
         self.shape = tuple(shape) if isinstance(shape, tuple) else (int(shape),)
         self.dtype = np.dtype(dtype)
-        self.nbytes = math.prod(self.shape) * self.dtype.itemsize
+        self.nbytes = int(math.prod(self.shape)) * self.dtype.itemsize
         self._key = (driver.current_device().context_id, _rounded(self.nbytes))
         with _lock:
             pool = _free.get(self._key)
