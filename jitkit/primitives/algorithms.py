@@ -728,7 +728,6 @@ def _on_gpu() -> bool:
     t = config.target()
     if t == "sim":
         return False
-    from ..runtime import driver
     if t == "gpu":
         return True
     return driver.gpu_available()
@@ -1058,7 +1057,6 @@ def _filled(side, n, dtype, v, res=None):
     if side.kind in ("cupy", "torch"):
         res[...] = v
         return res
-    from ..runtime import driver
     h = np.full(n, v, dtype)
     driver.memcpy_htod(res.ptr, h.ctypes.data, h.nbytes, _stream_int(side.stream))
     driver.stream_synchronize(_stream_int(side.stream))
@@ -1417,7 +1415,6 @@ def _zeroed(side, n: int, dtype):
     """A zeroed scratch array of jitkit's own (a DeviceBuffer on the GPU, whatever the input kind)."""
     if not side.gpu:
         return np.zeros(n, dtype)
-    from ..runtime import driver
     from ..runtime.devarray import DeviceBuffer
     buf = DeviceBuffer(n, dtype)
     driver.memset_d8(buf.ptr, 0, buf.nbytes, _stream_int(side.stream))
@@ -1427,7 +1424,6 @@ def _zeroed(side, n: int, dtype):
 def _max_blocks(side, per_sm: int = 8) -> int:
     if not side.gpu:
         return 4                                # the simulator: few blocks, the same code paths
-    from ..runtime import driver
     return driver.current_device().limits["multiprocessors"] * per_sm
 
 
@@ -1525,7 +1521,6 @@ def _tail(side, pos, flags, n) -> int:
         return int(pos[n - 1] + flags[n - 1])
     if side.kind in ("cupy", "torch"):
         return int(pos[n - 1]) + int(flags[n - 1])
-    from ..runtime import driver
     h = np.empty(2, np.int64)
     s = _stream_int(side.stream)
     driver.memcpy_dtoh(h.ctypes.data, pos.ptr + 8 * (n - 1), 8, s)
