@@ -1044,16 +1044,21 @@ class FunctionTyper:
                            node.args[1])
         return self.const(any(t(x.type) for t in tests), node)
 
-    def vector_call(self, node, load: bool):
-        what = "jitkit.vector_load()" if load else "jitkit.is_aligned()"
+    def _vector_operands(self, node, what: str, third: str):
+        """The (1-d array, integer index) of a vector_load / vector_store / is_aligned call of 3 arguments."""
         if len(node.args) != 3 or node.keywords:
-            raise self.err(TypingError, f"{what} takes (array, index, {'n' if load else 'nbytes'})", node)
+            raise self.err(TypingError, f"{what} takes (array, index, {third})", node)
         arr = self.rexpr(node.args[0])
         if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1):
             raise self.err(TypingError, f"{what} needs a 1-d array, got {arr.type}", node.args[0])
         i = self.rexpr(node.args[1])
         if not (isinstance(i.type, T.Scalar) and i.type.is_int):
             raise self.err(TypingError, f"{what} needs an integer index, got {i.type}", node.args[1])
+        return arr, i
+
+    def vector_call(self, node, load: bool):
+        what = "jitkit.vector_load()" if load else "jitkit.is_aligned()"
+        arr, i = self._vector_operands(node, what, "n" if load else "nbytes")
         n = _compile_time_value(self.expr(node.args[2]))
         dt = arr.type.dtype
         loc = self.loc(node)
@@ -1068,14 +1073,7 @@ class FunctionTyper:
 
     def vector_store_call(self, node):
         what = "jitkit.vector_store()"
-        if len(node.args) != 3 or node.keywords:
-            raise self.err(TypingError, f"{what} takes (array, index, values)", node)
-        arr = self.rexpr(node.args[0])
-        if not (isinstance(arr.type, T.Array) and arr.type.ndim == 1):
-            raise self.err(TypingError, f"{what} needs a 1-d array, got {arr.type}", node.args[0])
-        i = self.rexpr(node.args[1])
-        if not (isinstance(i.type, T.Scalar) and i.type.is_int):
-            raise self.err(TypingError, f"{what} needs an integer index, got {i.type}", node.args[1])
+        arr, i = self._vector_operands(node, what, "values")
         v = self.rexpr(node.args[2])
         dt = arr.type.dtype
         n = v.type.count if isinstance(v.type, T.Tuple) else None
