@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import jitkit as jk
-from jitkit.runtime import args as A
+from jitkit.runtime import interop as A
 from jitkit.runtime import driver
 
 

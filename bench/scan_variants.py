@@ -20,8 +20,10 @@ import numpy as np
 from _common import cuda_event_ms
 
 import jitkit as jk
-from jitkit import (asm, atomic, ballot_sync, block, block_dims, constexpr, int32, int64, jit, laneid, local,
-                    shared, shfl_sync, syncthreads, syncwarp, threadIdx, uint32, uint64, vector_load, vector_store)
+from jitkit.lang.intrinsics import asm, atomic, ballot_sync, block_dims, constexpr, laneid, local, shared, shfl_sync, syncthreads, syncwarp, threadIdx, vector_load, vector_store
+from jitkit import block
+from jitkit.lang.types import int32, int64, uint32, uint64
+from jitkit.dispatcher import jit
 from jitkit.primitives import algorithms as alg
 from jitkit.primitives import warp as _w
 

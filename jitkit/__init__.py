@@ -17,21 +17,22 @@ Example::
     saxpy[(n + 255) // 256, 256](np.float32(2.0), x, y, out)
 """
 
-__version__ = "0.1.0"
-
-from .errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchError,  # noqa: E402
-                     ToolchainError, TypingError, UnsupportedError)
-from .types import (Array, Literal, Scalar, Tuple, bfloat16, bool_, boolean, complex64, complex128, float16, float32,  # noqa: E402
-                    float64, int8, int16, int32, int64,
-                    uint8, uint16, uint32, uint64)
-from .intrinsics import (activemask, brev, clz, ffs, popc, all_sync, asm, bitcast, block_dims, static_assert, vector_load, vector_store, is_aligned, constexpr, any_sync, atomic, ballot_sync, lanemask_lt,  # noqa: E402
-                         threadfence, threadfence_block, blockDim, blockIdx, grid, gridDim,  # noqa: E402
-                         grid_sync, gridsize, laneid, local, match_all_sync, match_any_sync, shared, shfl_down_sync, shfl_sync, shfl_up_sync,
-                         shfl_xor_sync, syncthreads, syncwarp, threadIdx, warpsize)
-from .dispatcher import Dispatcher, jit  # noqa: E402
-from .runtime.linking import CUDASource, declare_device  # noqa: E402
-from .config import set_target  # noqa: E402
-from .runtime.driver import NoGPUError, gpu_available, synchronize  # noqa: E402
+from .lang.version import __version__
+from .lang import types  # jk.types: the type objects and their promotion rules
+from .lang.errors import (BarrierError, CompileError, CudaError, JitkitError, LaunchError, ToolchainError,
+                          TypingError, UnsupportedError)
+from .lang.types import (Array, Literal, Scalar, Tuple, bfloat16, bool_, boolean, complex64, complex128, float16,
+                         float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64)
+from .lang.intrinsics import (activemask, all_sync, any_sync, asm, atomic, ballot_sync, bitcast, block_dims, blockDim,
+                              blockIdx, brev, clz, constexpr, ffs, grid, grid_sync, gridDim, gridsize, is_aligned,
+                              lanemask_lt, laneid, local, match_all_sync, match_any_sync, popc, shared,
+                              shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync, static_assert, syncthreads,
+                              syncwarp, threadfence, threadfence_block, threadIdx, vector_load, vector_store,
+                              warpsize)
+from .lang.declarations import CUDASource, declare_device
+from .config import set_target
+from .runtime.driver import NoGPUError, gpu_available, synchronize
+from .dispatcher import Dispatcher, jit
 
 __all__ = [
     "jit", "Dispatcher", "constexpr", "asm", "declare_device", "CUDASource", "gpu_available", "synchronize", "set_target", "BarrierError",
@@ -47,8 +48,7 @@ __all__ = [
 ]
 
 from .primitives import block, warp  # noqa: E402  (written in the kernel language: needs the names above)
-from .primitives.algorithms import (histogram, partition, plan_reduce, reduce, scan, searchsorted,  # noqa: E402
-                                    segmented_reduce, select, transform)
+from .primitives.algorithms import histogram, partition, plan_reduce, reduce, scan, searchsorted, segmented_reduce, select, transform
 
 from .primitives.sort import argsort, sort, unique  # noqa: E402
 

@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 import jitkit as jk
-from jitkit.runtime import driver, toolchain
+from .runtime import driver
+from .build import toolchain
 
 
 @jk.jit

@@ -15,13 +15,14 @@ import operator
 import struct
 import threading
 
-from . import types as T
-from .compiler import abi
+from .lang import types as T
+from .lang import abi
 from . import config
-from .errors import CompileError, LaunchError, NeedsBlockShape
-from .intrinsics import constexpr_params
-from .runtime import args as A
-from .runtime import driver, fastpath, toolchain
+from .lang.errors import CompileError, LaunchError, NeedsBlockShape
+from .lang.intrinsics import constexpr_params
+from .runtime import interop as A
+from .runtime import driver, fastpath
+from .build import toolchain
 
 __all__ = ["jit", "Dispatcher"]
 
@@ -41,7 +42,7 @@ def _check_options(options: dict) -> dict:
     if "opt" in options and options["opt"] not in (0, 1, 2, 3):
         raise ValueError(f"jit option opt must be 0, 1, 2 or 3, got {options['opt']!r}")
     if "link" in options:
-        from .runtime.linking import check_link_option
+        from .build.linking import check_link_option
         options["link"] = check_link_option(options["link"])
     regs = options.get("max_registers")
     if regs is not None and (not isinstance(regs, int) or isinstance(regs, bool) or not 16 <= regs <= 255):
@@ -144,7 +145,7 @@ class _Loaded:
         if self.cooperative:          # cuLaunchCooperativeKernel, after a residency check: general path
             self.fast_tried = True
         if result.sites:  # debug=True: the error record the checks write (see compiler.lower)
-            from .compiler.lower import ERROR_SYMBOL
+            from .backends.nvvm.lower import ERROR_SYMBOL
             self.error_ptr = self.module.global_ptr(ERROR_SYMBOL)
             self.fast_tried = True    # every launch takes the general path, which reads the record
 
@@ -446,8 +447,8 @@ class Dispatcher:
     def _launch_sim(self, cfg: Launcher, args: tuple):
         import numpy as np
 
-        from .compiler.pipeline import type_kernel
-        from .runtime.sim import run_kernel
+        from .build.pipeline import type_kernel
+        from .backends.sim import run_kernel
         if cfg.shared > MAX_DYNAMIC_SHARED:           # what the GPU would refuse, refused here too
             raise LaunchError(f"shared_bytes={cfg.shared} exceeds the {MAX_DYNAMIC_SHARED} bytes of dynamic shared "
                               f"memory a CUDA block can have (sm_90) for kernel {self.__qualname__}")
@@ -544,7 +545,7 @@ class Dispatcher:
         key = (argtypes, arch, block)
         found = self._results.get(key)
         if found is None:
-            from .compiler.pipeline import compile_kernel, signature_str  # the compiler loads on first use
+            from .build.pipeline import compile_kernel, signature_str  # the compiler loads on first use
             from .notebook import progress
             with self._lock:
                 found = self._results.get(key)
@@ -628,7 +629,7 @@ class Dispatcher:
         """
         if kind not in ("ltoir", "ptx"):
             raise ValueError(f"kind must be 'ltoir' or 'ptx', got {kind!r}")
-        from .compiler.pipeline import export_device
+        from .build.pipeline import export_device
         sym = name or self.__name__
         try:
             return export_device(self.py_func, self._signature(signature), self._arch(arch), self.options, sym, kind,
@@ -653,7 +654,7 @@ class Dispatcher:
         """
         if signature is None:
             return self._stage("typed", None, arch, block)
-        from .compiler.pipeline import type_kernel
+        from .build.pipeline import type_kernel
         try:
             return type_kernel(self.py_func, self._signature(signature), kernel=False,
                                block=None if block is None else _dim3(block, "block"))[0]
@@ -664,7 +665,7 @@ class Dispatcher:
         return self._compile_stage_result(signature, arch, block).stage(stage)
 
     def _compile_stage_result(self, signature, arch, block=None):
-        from .compiler.pipeline import signature_str
+        from .build.pipeline import signature_str
         if signature is None:
             sigs = self.signatures
             if len(sigs) != 1:
@@ -678,7 +679,7 @@ class Dispatcher:
 
 
 def _sim_value(a, ty):
-    from .runtime.sim import SimArray
+    from .backends.sim import SimArray
     if isinstance(ty, T.Array):
         return SimArray(a)            # the user's array itself: writes land in place
     if isinstance(ty, T.Tuple):

@@ -18,32 +18,18 @@ from __future__ import annotations
 
 import contextvars
 import html
-import linecache
 import os
-import re
 import sys
 import threading
 import time
+
+from .lang.display import STYLE as _STYLE, error_html
 
 __all__ = ["kernel_html", "error_html", "progress", "load_ipython_extension"]
 
 DELAY = 1.0          # seconds before a progress line appears
 MAX_TEXT = 200_000   # characters of IR / PTX / SASS shown per section
 
-_STYLE = """<style>
-.jitkit-card{font-family:system-ui,sans-serif;font-size:13px;border:1px solid #c8ccd0;border-radius:6px;
-  padding:8px 12px;margin:4px 0;max-width:1100px}
-.jitkit-card table{border-collapse:collapse;margin:6px 0}
-.jitkit-card th,.jitkit-card td{border:1px solid #dde;padding:2px 8px;text-align:left;font-size:12px}
-.jitkit-card pre{max-height:420px;overflow:auto;background:#f6f8fa;padding:6px;font-size:11px}
-.jitkit-card summary{cursor:pointer;margin:2px 0}
-.jitkit-error{border-color:#d33}
-.jitkit-error .jitkit-msg{color:#b00;font-weight:bold;white-space:pre-wrap}
-.jitkit-src{background:#f6f8fa;padding:4px 0;margin:4px 0;font-family:monospace;font-size:12px}
-.jitkit-src div{white-space:pre;padding:0 8px}
-.jitkit-error-line{background:#ffe3e3}
-.jitkit-col{text-decoration:underline wavy #d00;font-weight:bold}
-</style>"""
 
 
 # ------------------------------------------------------------------ kernels
@@ -53,7 +39,7 @@ def kernel_html(kernel) -> str:
     One row per compiled (signature, arch, block): registers, shared/local/stack bytes (read from
     the cubin, no GPU needed; needs cuobjdump: ``pip install jitkit[sass]``) and compile time; for
     each, expandable NVVM IR, PTX and SASS.  Signatures typed for the CPU simulator are listed too."""
-    from .compiler.pipeline import signature_str
+    from .build.pipeline import signature_str
     name = html.escape(kernel.__qualname__)
     params = ", ".join(kernel.py_func.__code__.co_varnames[:kernel._nparams])
     doc = (kernel.__doc__ or "").strip().splitlines()
@@ -99,8 +85,8 @@ def kernel_html(kernel) -> str:
 
 
 def _resources(res):
-    from . import errors
-    from .runtime import toolchain
+    from .lang import errors
+    from .build import toolchain
     try:
         return toolchain.resource_usage(res.cubin)[res.name]
     except (errors.ToolchainError, KeyError, OSError) as exc:
@@ -108,12 +94,12 @@ def _resources(res):
 
 
 def _sass(res) -> str:
-    from .runtime import toolchain
+    from .build import toolchain
     return toolchain.disassemble(res.cubin)
 
 
 def _text(make) -> str:
-    from . import errors
+    from .lang import errors
     try:
         text = make()
     except (errors.JitkitError, OSError) as exc:
@@ -124,44 +110,6 @@ def _text(make) -> str:
 
 
 # ------------------------------------------------------------------ compile errors
-def error_html(err) -> str:
-    """A :class:`~jitkit.CompileError` as HTML: the message, then for its location and each call
-    site the source lines around it with the failing line highlighted and its column marked."""
-    parts = [_STYLE, '<div class="jitkit-card jitkit-error">',
-             f'<div class="jitkit-msg">{html.escape(type(err).__name__)}: {html.escape(err.message)}</div>']
-    sites = ([err.loc] if err.loc is not None else []) + list(err.chain)
-    for i, loc in enumerate(sites):
-        where = f"{loc.filename}, line {loc.line}" + (f", in {loc.func}" if loc.func else "")
-        parts.append(f"<div>{'called from ' if i else ''}<code>{html.escape(where)}</code></div>")
-        parts.append(_excerpt(loc, context=2 if i == 0 else 0))
-    if err.hint:
-        parts.append(f"<div><i>hint: {html.escape(err.hint)}</i></div>")
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _excerpt(loc, context: int) -> str:
-    lines = linecache.getlines(loc.filename)
-    if not lines and loc.source_line:
-        lines, first = [loc.source_line], loc.line
-    else:
-        first = 1
-    rows = []
-    for no in range(max(loc.line - context, first), loc.line + context + 1):
-        if not first <= no < first + len(lines):
-            continue
-        text = lines[no - first].rstrip("\n")
-        if no == loc.line:
-            col = min(max(loc.col, 0), len(text))
-            word = re.match(r"\w+|\S|$", text[col:]).group() or " "     # the token at the column
-            mark = (html.escape(text[:col]) + f'<span class="jitkit-col">{html.escape(word)}</span>'
-                    + html.escape(text[col + len(word.strip()):]))
-            rows.append(f'<div class="jitkit-error-line">{no:5d}  {mark}</div>')
-        else:
-            rows.append(f"<div>{no:5d}  {html.escape(text)}</div>")
-    return '<div class="jitkit-src">' + "".join(rows) + "</div>"
-
-
 def _show_compile_error(shell, etype, value, tb, tb_offset=None):
     """IPython's handler for CompileError: the HTML card, then the usual text traceback."""
     try:
@@ -174,7 +122,7 @@ def _show_compile_error(shell, etype, value, tb, tb_offset=None):
 
 def load_ipython_extension(ip) -> None:
     """``%load_ext jitkit``: render compile errors as HTML in this IPython session."""
-    from .errors import CompileError
+    from .lang.errors import CompileError
     ip.set_custom_exc((CompileError,), _show_compile_error)
 
 

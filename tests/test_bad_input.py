@@ -146,7 +146,7 @@ def test_out_of_bounds_on_the_simulator_is_located():
 
 @gpu
 def test_out_of_memory_is_a_cuda_error_and_the_process_goes_on():
-    from jitkit.runtime.devarray import DeviceBuffer
+    from jitkit.runtime.memory import DeviceBuffer
     with pytest.raises(jk.CudaError, match="CUDA_ERROR_OUT_OF_MEMORY.*still usable"):
         DeviceBuffer(1 << 50, np.uint8)                # a petabyte
     huge = np.broadcast_to(np.float32(1), (1 << 20,))   # a big launch after it works

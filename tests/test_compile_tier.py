@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jitkit as jk
-from jitkit.runtime import toolchain
+from jitkit.build import toolchain
 
 F32 = jk.Array(jk.float32, 1, "C")
 F64 = jk.Array(jk.float64, 1, "C")
@@ -68,7 +68,7 @@ def test_signature_from_example_arguments():
     x = np.zeros(5, np.float32)
     r = saxpy.compile((np.float32(1), x, x, x), arch="sm_90")
     assert r.argtypes == (jk.float32, F32, F32, F32)
-    from jitkit.runtime.args import type_of
+    from jitkit.runtime.interop import type_of
     assert type_of(np.zeros((4, 3), order="F")) == jk.Array(jk.float64, 2, "F")
     assert type_of(np.zeros((4, 3))[:, ::2]) == jk.Array(jk.float64, 2, "C")  # numpy views travel as copies
     assert type_of((1, 2.0, np.int8(3))) == jk.Tuple((jk.int64, jk.float64, jk.int8))
@@ -126,7 +126,7 @@ def test_square_is_a_multiply_not_pow():
 
 def test_stages_are_named_and_inspectable():
     r = saxpy.compile((jk.float32, F32, F32, F32), arch="sm_90")
-    from jitkit.compiler.pipeline import STAGES
+    from jitkit.build.pipeline import STAGES
     assert STAGES == ("typed", "nvvm", "ltoir", "cubin", "ptx")
     assert r.stage("nvvm").startswith("; ModuleID")
     assert isinstance(r.stage("ltoir"), bytes) and len(r.stage("ltoir")) > 0

@@ -100,7 +100,7 @@ def test_progress_appears_only_after_the_delay(monkeypatch, capsys):
 def test_compiles_report_progress(monkeypatch, capsys):
     monkeypatch.setenv("JITKIT_PROGRESS", "1")
     monkeypatch.setattr(notebook, "DELAY", 0.05)
-    from jitkit.compiler import pipeline
+    from jitkit.build import pipeline
     real = pipeline.compile_kernel
 
     def slow(*args, **kwargs):            # a disk-cache hit would finish before the delay

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # 
 
 import jitkit as jk  # noqa: E402
 from conftest import HAVE_GPU  # noqa: E402
-from jitkit.runtime.args import type_of  # noqa: E402
+from jitkit.runtime.interop import type_of  # noqa: E402
 from fuzz_programs import THREADS, inputs, programs  # noqa: E402
 
 EXAMPLES = int(os.environ.get("JITKIT_FUZZ_EXAMPLES", "2000"))

@@ -76,7 +76,7 @@ def test_constexpr_function_values_key_the_disk_cache(tmp_path, monkeypatch):
     again = jk.jit(apply.py_func).compile(sig2, arch="sm_90")     # fresh dispatcher: from the disk cache
     assert again.from_disk and again.cubin == r2.cubin
     # same qualname, different body: different key
-    from jitkit.runtime.cachekey import values_key
+    from jitkit.build.cachekey import values_key
     ns = {}
     exec("import jitkit as jk\n@jk.jit\ndef plus1(a):\n    return a + 3\n", ns)
     assert values_key([ns["plus1"]]) != values_key([plus1])

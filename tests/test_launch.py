@@ -220,7 +220,7 @@ def test_fast_path_follows_changing_arguments(rng):
 def test_fast_path_takes_device_buffers(rng):
     """jitkit's own DeviceBuffer (the host algorithms' temporaries) goes through the fast launcher,
     and a buffer of another size or dtype falls back correctly."""
-    from jitkit.runtime.devarray import DeviceBuffer
+    from jitkit.runtime.memory import DeviceBuffer
     for step in range(6):
         n = int(rng.integers(1, 3000))
         dt = np.float32 if step < 4 else np.float64

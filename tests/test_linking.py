@@ -5,7 +5,7 @@ import pytest
 
 import jitkit as jk
 from conftest import gpu
-from jitkit.errors import CompileError, ToolchainError, TypingError
+from jitkit.lang.errors import CompileError, ToolchainError, TypingError
 
 
 def _have_nvrtc():
@@ -66,7 +66,7 @@ def _inputs(tmp_path, kinds):
         elif kind == "source":
             p = jk.CUDASource(CU, "inline_cube.cu")
         else:
-            from jitkit.runtime.linking import nvrtc_compile
+            from jitkit.build.linking import nvrtc_compile
             cubin = nvrtc_compile(CU.encode(), "cube.cu", arch, output="cubin")
             if kind == "cubin":
                 p = tmp_path / "cube.cubin"

@@ -99,7 +99,7 @@ def fill_ids(out):
 
 
 def test_three_dimensional_grid_and_chunking(monkeypatch):
-    from jitkit.runtime.sim import executor
+    from jitkit.backends.sim import executor
     monkeypatch.setattr(executor, "MAX_LANES", 64)   # force many chunks of whole blocks
     out = np.full((9, 10, 11), -1, np.int64)
     fill_ids.with_target("sim")[(3, 3, 4), (4, 4, 3)](out)

@@ -14,7 +14,7 @@ import textwrap
 import weakref
 from dataclasses import dataclass, field
 
-from ..errors import CompileError, Loc
+from ..lang.errors import CompileError, Loc
 
 __all__ = ["ParsedFunction", "parse_function", "MISSING"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import Loc
-from ..types import Literal, Type
+from ..lang.errors import Loc
+from ..lang.types import Literal, Type
 
 # ----------------------------------------------------------------- expressions
 

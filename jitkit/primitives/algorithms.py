@@ -29,11 +29,13 @@ import threading
 
 import numpy as np
 
-from .. import (Array, atomic, ballot_sync, bitcast, block, block_dims, blockIdx, constexpr, config, grid, gridDim,
-                gridsize, int32, int64, is_aligned, jit, laneid, local, shared, shfl_sync, syncthreads, threadfence,
-                threadIdx, uint32, uint64, vector_load)
+from ..lang.types import Array, int32, int64, uint32, uint64
+from ..lang.intrinsics import atomic, ballot_sync, bitcast, block_dims, blockIdx, constexpr, grid, gridDim, gridsize, is_aligned, laneid, local, shared, shfl_sync, syncthreads, threadfence, threadIdx, vector_load
+from . import block
+from .. import config
+from ..dispatcher import jit
 from . import warp as _w
-from .. import types as T
+from ..lang import types as T
 from ..runtime import driver
 
 __all__ = ["reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted", "select",
@@ -770,8 +772,8 @@ class _Side:
                                      else a).reshape(-1)
             if not self.gpu:
                 return h
-            from ..runtime import args as A
-            from ..runtime.devarray import DeviceBuffer
+            from ..runtime import interop as A
+            from ..runtime.memory import DeviceBuffer
             return DeviceBuffer.from_host(h, A.stream_handle(self.stream))
         if self.kind == "cupy":
             if a.ndim == 1 and a.flags.c_contiguous:
@@ -799,7 +801,7 @@ class _Side:
         if self.kind == "torch":
             import torch
             return torch.empty(n, dtype=_torch_dtype(dtype), device=self.like.device)
-        from ..runtime.devarray import DeviceBuffer
+        from ..runtime.memory import DeviceBuffer
         return DeviceBuffer(n, dtype)
 
     def result(self, dev, shape):
@@ -831,7 +833,7 @@ class _Side:
 
 
 def _stream_int(stream) -> int:
-    from ..runtime import args as A
+    from ..runtime import interop as A
     return A.stream_handle(stream)
 
 
@@ -886,7 +888,7 @@ def _result_type(fn, *types) -> T.Type:
     rt = _RESULT_TYPES.get(key)
     if rt is None:
         _check_arity(fn, len(types))
-        from ..compiler import pipeline
+        from ..build import pipeline
         probe = _PROBES.get(len(types))
         func, _ = pipeline.type_kernel(probe.py_func, tuple(types) + (T.Literal.of(fn),), kernel=False)
         rt = _RESULT_TYPES[key] = func.return_type
@@ -927,7 +929,7 @@ _PROBES = {1: _probe1, 2: _probe2, 3: _probe3}
 
 
 def _scalar_type(v) -> T.Type:
-    from ..runtime import args as A
+    from ..runtime import interop as A
     return A.type_of(v)
 
 
@@ -1415,7 +1417,7 @@ def _zeroed(side, n: int, dtype):
     """A zeroed scratch array of jitkit's own (a DeviceBuffer on the GPU, whatever the input kind)."""
     if not side.gpu:
         return np.zeros(n, dtype)
-    from ..runtime.devarray import DeviceBuffer
+    from ..runtime.memory import DeviceBuffer
     buf = DeviceBuffer(n, dtype)
     driver.memset_d8(buf.ptr, 0, buf.nbytes, _stream_int(side.stream))
     return buf
@@ -1586,5 +1588,5 @@ def _like_side(side, host: np.ndarray):
     if side.kind == "torch":
         import torch
         return torch.as_tensor(host, device=side.like.device)
-    from ..runtime.devarray import DeviceBuffer
+    from ..runtime.memory import DeviceBuffer
     return DeviceBuffer.from_host(host, _stream_int(side.stream))

@@ -30,8 +30,9 @@ import operator
 
 import numpy as np
 
-from .. import (Array, atomic, bitcast, block_dims, constexpr, int32, int64, jit, shared, shfl_sync,
-                shfl_up_sync, static_assert, syncthreads, uint8, uint16, uint32, uint64, local)
+from ..lang.types import Array, int32, int64, uint8, uint16, uint32, uint64
+from ..lang.intrinsics import atomic, bitcast, block_dims, constexpr, shared, shfl_sync, shfl_up_sync, static_assert, syncthreads, local
+from ..dispatcher import jit
 from . import warp as _w
 from .warp import _mask, _tid
 

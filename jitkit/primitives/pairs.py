@@ -14,11 +14,12 @@ import math
 
 import numpy as np
 
-from .. import block, block_dims, blockIdx, constexpr, gridDim, jit, syncthreads, threadIdx
-from .. import types as T
+from . import block
+from ..lang.intrinsics import block_dims, blockIdx, constexpr, gridDim, syncthreads, threadIdx
+from ..dispatcher import jit
+from ..lang import types as T
 from . import warp as _w
-from .algorithms import (_Side, _cached, _contiguous, _device_fn, _filled, _kind, _last_block, _np_dtype,
-                         _result_type, _scalar_type, _segments, _stream_int, _zeroed)
+from .algorithms import _Side, _cached, _contiguous, _device_fn, _filled, _kind, _last_block, _np_dtype, _result_type, _scalar_type, _segments, _stream_int, _zeroed
 
 IPT = 4        # items per thread and tile: each lane reads a run of 4 per array, a warp 128 in a row
 THREADS = 256

@@ -27,12 +27,14 @@ import threading
 
 import numpy as np
 
-from .. import (asm, atomic, block, block_dims, blockIdx, constexpr, gridDim, int32, int64, jit, lanemask_lt,
-                laneid, local, popc, shared, static_assert, syncthreads, syncwarp, threadIdx, uint8, uint16, uint32, uint64)
+from ..lang.intrinsics import asm, atomic, block_dims, blockIdx, constexpr, gridDim, lanemask_lt, laneid, local, popc, shared, static_assert, syncthreads, syncwarp, threadIdx
+from . import block
+from ..lang.types import int32, int64, uint8, uint16, uint32, uint64
+from ..dispatcher import jit
 from . import algorithms as _alg
 from .block import _from_ordered, _to_ordered
 from .. import config
-from .. import types as T
+from ..lang import types as T
 from ..runtime import driver
 
 __all__ = ["sort", "argsort", "unique"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import operator
 
-from .. import (Tuple, block_dims, constexpr, int64, is_aligned, jit, laneid, shared, shfl_down_sync, shfl_sync,
-                shfl_up_sync, shfl_xor_sync, static_assert, syncthreads, syncwarp, threadIdx, uint32, vector_load,
-                vector_store)
+from ..lang.types import Tuple, int64, uint32
+from ..lang.intrinsics import block_dims, constexpr, is_aligned, laneid, shared, shfl_down_sync, shfl_sync, shfl_up_sync, shfl_xor_sync, static_assert, syncthreads, syncwarp, threadIdx, vector_load, vector_store
+from ..dispatcher import jit
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "broadcast", "load", "store", "merge_sort"]
 

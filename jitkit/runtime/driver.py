@@ -2,7 +2,7 @@
 
 Contexts are the devices' primary contexts (shared with CuPy, PyTorch and
 numba), made current per thread on first use.  Every failing call raises
-:class:`~jitkit.errors.CudaError` naming the call, the error and, where one is
+:class:`~jitkit.lang.errors.CudaError` naming the call, the error and, where one is
 involved, the kernel.  Asynchronous faults surface at the next synchronising
 call; those errors name the last kernel launched from this process.
 """
@@ -13,7 +13,7 @@ import functools
 import threading
 import weakref
 
-from ..errors import CudaError, JitkitError
+from ..lang.errors import CudaError, JitkitError
 
 
 class NoGPUError(JitkitError, RuntimeError):

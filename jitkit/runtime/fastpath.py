@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import types as T
-from .args import layout_of
+from ..lang import types as T
+from .interop import layout_of
 
 
 def _layout_check(i, n, isz, layout) -> str:
@@ -84,7 +84,7 @@ def _kind(a):
         return _cupy_array
     if mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter") and a.is_cuda:
         return _torch_tensor
-    if cls.__name__ == "DeviceBuffer" and mod == "jitkit.runtime.devarray":
+    if cls.__name__ == "DeviceBuffer" and mod == "jitkit.runtime.memory":
         return _device_buffer
     if cls in (bool, int, float) or (isinstance(a, np.generic) and not isinstance(a, (np.str_, np.bytes_, np.complexfloating))):
         return _scalar

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .. import types as T
-from . import abi, nvvm_ops, tir
-from .nvvm_ops import memory_type, value_type
+from ...lang import types as T
+from ...lang import abi
+from . import ops as nvvm_ops
+from ...compiler import tir
+from .ops import memory_type, value_type
 
 TRIPLE = "nvptx64-nvidia-cuda"
 ERROR_SYMBOL = "__jitkit_error"     # the debug-mode error record (see ModuleLowering.fail_function)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ast
 import operator
 
-from .. import types as T
-from ..errors import TypingError
-from . import tir
+from ...lang import types as T
+from ...lang.errors import TypingError
+from .. import tir
 
 BINOPS = {
     ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from . import driver
-from ..errors import CudaError
+from ..lang.errors import CudaError
 
 _free: dict = {}            # (context id, rounded bytes) -> [device pointers]
 _lock = threading.Lock()

@@ -17,9 +17,9 @@ import sys
 
 import numpy as np
 
-from ... import types as T
+from ...lang import types as T
 from ...compiler import tir
-from ...errors import BarrierError
+from ...lang.errors import BarrierError
 from . import ops
 
 MAX_LANES = 1 << 18   # threads simulated per chunk (whole blocks)

@@ -18,8 +18,8 @@ import ctypes
 
 import numpy as np
 
-from .. import types as T
-from ..errors import LaunchError
+from ..lang import types as T
+from ..lang.errors import LaunchError
 from . import driver
 
 _layout_cache: dict = {}
@@ -256,7 +256,7 @@ def handler_for(a, index: int):
     if h is not None:
         return h
     mod = getattr(cls, "__module__", "") or ""
-    if mod == "jitkit.runtime.devarray":
+    if mod == "jitkit.runtime.memory":
         h = _devbuf
     elif mod.startswith("cupy") and cls.__name__ == "ndarray":
         h = _cupy

@@ -15,10 +15,11 @@ import operator
 
 import numpy as np
 
-from .. import intrinsics as I
-from .. import types as T
-from ..errors import TypingError, UnsupportedError
-from . import operators, tir
+from ...lang import intrinsics as I
+from ...lang import types as T
+from ...lang.errors import TypingError, UnsupportedError
+from . import operators
+from .. import tir
 
 # math functions: name -> (arity, result kind); kinds: float (same float type),
 # bool (predicate), int (Python returns int: floor/ceil/trunc)
@@ -279,7 +280,7 @@ def _grid(kind):
 def _block_dims(typer, node, args, kwargs):
     _no_kwargs(typer, node, kwargs, "jitkit.block_dims()")
     _arity(typer, node, args, 0, "jitkit.block_dims()")
-    from ..errors import NeedsBlockShape
+    from ...lang.errors import NeedsBlockShape
     block = typer.unit.block
     if block is None:
         raise NeedsBlockShape()
@@ -292,7 +293,7 @@ def _type(typer, node, args, kwargs):
     ``jk.shared.array(n, type(x))``)."""
     _no_kwargs(typer, node, kwargs, "type()")
     _arity(typer, node, args, 1, "type()")
-    from .infer import Static
+    from .typer import Static
     t = args[0].type
     if not isinstance(t, T.Scalar):
         raise typer.err(TypingError, f"type() inside kernels takes a scalar, got {t}", node,

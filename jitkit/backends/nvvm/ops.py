@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .. import types as T
-from ..errors import CompileError
+from ...lang import types as T
+from ...lang.errors import CompileError
 
 I1, I16, I32, I64 = ir.IntType(1), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 

@@ -1,7 +1,7 @@
 """The compile pipeline as named stages: ``typed -> nvvm -> ltoir -> cubin`` (+ ``ptx`` on demand).
 
 :func:`compile_kernel` looks the kernel up in the disk cache (keyed by
-:func:`~jitkit.runtime.cachekey.function_key` -- bytecode and every reachable
+:func:`~jitkit.build.cachekey.function_key` -- bytecode and every reachable
 value -- plus signature, arch, options and toolchain) and otherwise types it,
 lowers it to NVVM IR, runs libNVVM (-gen-lto) and nvJitLink (-lto) and stores
 the cubin.  A hit neither parses nor types the function.
@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
-from .. import types as T
-from ..runtime import cache, cachekey, toolchain
+from ..lang.version import __version__
+from ..lang import types as T
+from . import cache, cachekey, toolchain
 
 STAGES = ("typed", "nvvm", "ltoir", "cubin", "ptx")
 
@@ -74,8 +74,8 @@ def type_kernel(pyfunc, argtypes: tuple, kernel: bool = True, block: tuple | Non
     ``block`` is the launch block shape for kernels that use ``jk.block_dims()``; without it
     such a kernel raises ``infer.NeedsBlockShape``.
     """
-    from ..errors import CompileError
-    from . import infer
+    from ..lang.errors import CompileError
+    from ..compiler.infer import typer as infer
     unit = infer.CompileUnit(block)
     func = infer.type_function(unit, pyfunc, argtypes)
     if kernel and not isinstance(func.return_type, T.NoneType):
@@ -106,7 +106,7 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict, block: tup
     func, _ = type_kernel(pyfunc, argtypes, block=block)
     written = _written_indices(func)
     t2 = time.perf_counter()
-    from .lower import lower_kernel  # llvmlite loads only when something must be compiled
+    from ..backends.nvvm.lower import lower_kernel  # llvmlite loads only when something must be compiled
     ml = lower_kernel(func, options, block)
     ir_text = str(ml.module)
     t3 = time.perf_counter()
@@ -114,7 +114,7 @@ def compile_kernel(pyfunc, argtypes: tuple, arch: str, options: dict, block: tup
     t4 = time.perf_counter()
     objects = [("ltoir", ltoir, func.name)]
     if options.get("link"):
-        from ..runtime.linking import load_link_inputs
+        from .linking import load_link_inputs
         objects += load_link_inputs(options["link"], arch)
     cubin = toolchain.link(objects, arch, name=func.qualname, options=toolchain.link_options(options))
     t5 = time.perf_counter()
@@ -133,8 +133,8 @@ def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, 
     """LTO-IR or PTX of device function ``pyfunc`` for ``argtypes`` as an ``extern "C"`` function ``name``
     (scalar parameters and result), for other programs to link.  ``block``: the block shape the
     caller launches with, for functions using block primitives (``jk.block_dims()``)."""
-    from ..errors import CompileError
-    from .lower import ModuleLowering
+    from ..lang.errors import CompileError
+    from ..backends.nvvm.lower import ModuleLowering
     func, _ = type_kernel(pyfunc, argtypes, kernel=False, block=block)
 
     def c_scalar(t):
@@ -155,7 +155,7 @@ def export_device(pyfunc, argtypes: tuple, arch: str, options: dict, name: str, 
 def _link_key(options) -> str:
     if not options.get("link"):
         return ""
-    from ..runtime.linking import link_inputs_key
+    from .linking import link_inputs_key
     return link_inputs_key(options["link"])
 
 
@@ -164,7 +164,7 @@ def _dump_sites(sites) -> list:
 
 
 def _load_sites(rows) -> tuple:
-    from ..errors import Loc
+    from ..lang.errors import Loc
     return tuple((k, Loc(f, line, col, src, fn), msg) for k, f, line, col, src, fn, msg in rows)
 
 

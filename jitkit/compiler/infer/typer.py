@@ -19,14 +19,14 @@ import types as pytypes
 
 import numpy as np
 
-from .. import intrinsics as I
-from .. import types as T
-from ..errors import CompileError, TypingError, UnsupportedError
-from ..runtime.linking import DeviceDeclaration
+from ...lang import intrinsics as I
+from ...lang import types as T
+from ...lang.errors import CompileError, TypingError, UnsupportedError
+from ...lang.declarations import DeviceDeclaration
 from . import builtins as B
 from . import operators as O
-from . import tir
-from .frontend import MISSING, parse_function
+from .. import tir
+from ..frontend import MISSING, parse_function
 
 
 class _Deferred(Exception):
@@ -659,7 +659,7 @@ class FunctionTyper:
         """A compile-time Python object as a typed constant, or wrapped as Static.
 
         (Every value reachable this way is also hashed into the disk-cache key,
-        see :mod:`jitkit.runtime.cachekey`.)
+        see :mod:`jitkit.build.cachekey`.)
         """
         if isinstance(value, (bool, int, float, np.generic)) and not isinstance(value, (np.str_, np.bytes_)):
             if isinstance(value, np.generic) and value.dtype not in [t.dtype for t in T.SCALARS]:

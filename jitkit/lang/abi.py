@@ -12,7 +12,7 @@ Lowering (which declares the kernel's parameters) and the runtime packer
 
 from __future__ import annotations
 
-from .. import types as T
+from . import types as T
 
 PTR = "ptr"
 

@@ -4,7 +4,7 @@ Values are NumPy vectors with one lane per simulated thread (or NumPy
 scalars for values uniform across lanes).  Operands arrive already converted
 by typing, so every operation here is a NumPy ufunc on equal dtypes and rounds
 exactly like the GPU's IEEE operations in that precision (float32 stays
-float32).  Names mirror :mod:`jitkit.compiler.nvvm_ops`.
+float32).  Names mirror :mod:`jitkit.backends.nvvm.ops`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ... import types as T
+from ...lang import types as T
 
 
 def cast(v, src: T.Type, dst: T.Type):

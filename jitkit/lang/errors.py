@@ -69,7 +69,7 @@ class CompileError(JitkitError):
         super().__init__(message)
 
     def _repr_html_(self) -> str:
-        from .notebook import error_html
+        from .display import error_html
         return error_html(self)
 
     def add_call_site(self, loc: Loc) -> None:

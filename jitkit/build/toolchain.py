@@ -12,7 +12,7 @@ import json
 import os
 import re
 
-from ..errors import ToolchainError
+from ..lang.errors import ToolchainError
 
 
 _INSTALL_HINT = "install it with: pip install 'cuda-toolkit[nvvm,nvjitlink]==13.*'"
