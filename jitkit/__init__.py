@@ -59,4 +59,4 @@ from . import notebook  # noqa: E402  (Jupyter: kernel cards, compile errors as 
 from .notebook import load_ipython_extension  # noqa: E402  (%load_ext jitkit)
 
 __all__ += ["notebook"]
-notebook._auto_install()
+notebook.auto_install()

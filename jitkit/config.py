@@ -41,7 +41,7 @@ TARGETS = ("auto", "gpu", "sim")
 _target = [None]   # the process default, once read
 
 
-def _check_target(name: str) -> str:
+def check_target(name: str) -> str:
     t = str(name).strip().lower() or "auto"
     if t not in TARGETS:
         raise ValueError(f"unknown target {name!r}; use one of {', '.join(TARGETS)}")
@@ -52,7 +52,7 @@ def target() -> str:
     """The process-wide default target: 'auto', 'gpu' or 'sim'."""
     t = _target[0]
     if t is None:
-        t = _target[0] = _check_target(os.environ.get("JITKIT_TARGET", "auto"))
+        t = _target[0] = check_target(os.environ.get("JITKIT_TARGET", "auto"))
     return t
 
 
@@ -63,4 +63,4 @@ def set_target(name: str) -> None:
 
         jk.set_target("sim")     # run every kernel on the CPU simulator from now on
     """
-    _target[0] = _check_target(name)
+    _target[0] = check_target(name)

@@ -1,27 +1,24 @@
-"""``@jit``: the kernel object, its per-signature cache and the launch path.
+"""``@jit``: the kernel object, its per-signature caches and where launches enter the runtime.
 
-A ``@jit`` function is both a kernel (``f[grid, block](*args)``) and a device
-function (called from another ``@jit`` function).  Compiled specialisations
-are kept per (argument types, arch); the launch path caches, per signature,
-the loaded function and a parameter packer, so a launch costs one dict
-lookup per argument type plus ``cuLaunchKernel``.
+A ``@jit`` function is both a kernel (``f[grid, block](*args)``) and a device function (called
+from another ``@jit`` function).  The dispatcher owns what ties the layers together: compiled
+specialisations per (argument types, arch, block) from :mod:`jitkit.build.pipeline`, each loaded
+as a :class:`jitkit.runtime.launch.LoadedKernel`, and the launch configurations.  Launching is the
+runtime's one path (:mod:`jitkit.runtime.launch`): the per-signature fast binders first, else the
+general binder, then the one launch site; the simulator target runs the typed tree instead.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import operator
-import struct
 import threading
 
-from .lang import types as T
-from .lang import abi
 from . import config
+from .lang import abi
+from .lang import types as T
 from .lang.errors import CompileError, LaunchError, NeedsBlockShape
 from .lang.intrinsics import constexpr_params
-from .runtime import interop as A
-from .runtime import driver, fastpath
+from .runtime import driver, interop, launch
 from .build import toolchain
 
 __all__ = ["jit", "Dispatcher"]
@@ -49,181 +46,7 @@ def _check_options(options: dict) -> dict:
         raise ValueError(f"jit option max_registers must be an int from 16 to 255, got {regs!r}")
     return options
 
-# one 8-byte slot per flat parameter; the driver reads sizeof(param) bytes from each
-_SLOT_FORMAT = {"ptr": "Q", "b": "?7x", "i8": "b7x", "i16": "h6x", "i32": "i4x", "i64": "q",
-                "u8": "B7x", "u16": "H6x", "u32": "I4x", "u64": "Q", "f16": "e6x", "f32": "f4x",
-                "f64": "d", "bf16": "H6x"}  # bfloat16 travels as its bit pattern
-
-
-def _slot_code(slot) -> str:
-    if slot == abi.PTR:
-        return _SLOT_FORMAT["ptr"]
-    if slot.is_bool:
-        return _SLOT_FORMAT["b"]
-    return _SLOT_FORMAT["bf16" if slot.is_bf16 else f"{slot.kind}{slot.bits}"]
-
-
-class _Packer:
-    """Packs flat parameter values into a per-thread ``void*[]`` for cuLaunchKernel."""
-
-    def __init__(self, argtypes: tuple):
-        slots = [s for t in argtypes for s in abi.param_slots(t)]
-        self.count = len(slots)
-        self.struct = struct.Struct("<" + "".join(_slot_code(s) for s in slots))
-        self._tls = threading.local()
-
-    def pack(self, values) -> int:
-        bufs = getattr(self._tls, "bufs", None)
-        if bufs is None:
-            n = max(self.count, 1)
-            buf = ctypes.create_string_buffer(8 * n)
-            base = ctypes.addressof(buf)
-            ptrs = (ctypes.c_void_p * n)(*[base + 8 * k for k in range(n)])
-            bufs = self._tls.bufs = (buf, ptrs, ctypes.addressof(ptrs))
-        self.struct.pack_into(bufs[0], 0, *values)
-        return bufs[2]
-
-
-class Prepared:
-    """One kernel launch (grid, block, stream, device arguments) with its parameters packed once: a
-    plan's hot path.  ``set(k, value)`` rewrites flat parameter slot ``k`` (see :meth:`slot`);
-    calling it launches.  Not thread-safe: the caller holds its own lock (the buffer is shared)."""
-
-    __slots__ = ("dispatcher", "cfg", "loaded", "_buf", "_ptrs", "addr", "_codes", "_firsts")
-
-    def __init__(self, dispatcher, cfg, loaded, vals):
-        self.dispatcher, self.cfg, self.loaded = dispatcher, cfg, loaded
-        n = max(loaded.packer.count, 1)
-        self._buf = ctypes.create_string_buffer(8 * n)
-        base = ctypes.addressof(self._buf)
-        self._ptrs = (ctypes.c_void_p * n)(*[base + 8 * k for k in range(n)])
-        self.addr = ctypes.addressof(self._ptrs)
-        loaded.packer.struct.pack_into(self._buf, 0, *vals)
-        slots = [abi.param_slots(t) for t in loaded.result.argtypes]
-        self._codes = [struct.Struct("<" + _slot_code(x)) for s in slots for x in s]
-        self._firsts = [sum(len(s) for s in slots[:i]) for i in range(len(slots))]
-
-    def slot(self, arg: int) -> int:
-        """The first flat parameter slot of argument ``arg`` (an array's data pointer)."""
-        return self._firsts[arg]
-
-    def set(self, k: int, value) -> None:
-        self._codes[k].pack_into(self._buf, 8 * k, value)
-
-    def __call__(self):
-        cfg, ld = self.cfg, self.loaded
-        g, b = cfg.grid, cfg.block
-        res = ld.launch_fn(ld.function, g[0], g[1], g[2], b[0], b[1], b[2], cfg.shared, cfg.stream, self.addr, 0)
-        driver.last_kernel[0] = ld.name
-        if res[0]:
-            self.dispatcher._launch_failed(res[0], ld, cfg)
-
-
-class _Loaded:
-    """A compile result loaded on one device, ready to launch."""
-
-    __slots__ = ("result", "device", "module", "function", "packer", "written", "name", "_attrs",
-                 "fast", "fast_tried", "launch_fn", "dyn_ok", "error_ptr", "cooperative", "_coop_limits", "block")
-
-    def __init__(self, result, device):
-        self.result = result
-        self.device = device
-        self.module = driver.Module(result.cubin, result.qualname)
-        self.function = self.module.function(result.name)
-        self.packer = _Packer(result.argtypes)
-        self.written = result.written
-        self.name = result.qualname
-        self._attrs = None
-        self.fast = None          # generated packer for the argument classes first seen
-        self.fast_tried = False
-        self.launch_fn = driver._drv().cuLaunchKernel
-        self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
-        self.error_ptr = None
-        self.cooperative = result.cooperative
-        self.block = result.block     # compiled for this block shape only (jk.block_dims()), or None
-        self._coop_limits: dict = {}  # (block, shared bytes) -> max resident blocks
-        if self.cooperative:          # cuLaunchCooperativeKernel, after a residency check: general path
-            self.fast_tried = True
-        if result.sites:  # debug=True: the error record the checks write (see compiler.lower)
-            from .backends.nvvm.lower import ERROR_SYMBOL
-            self.error_ptr = self.module.global_ptr(ERROR_SYMBOL)
-            self.fast_tried = True    # every launch takes the general path, which reads the record
-
-    def max_cooperative_blocks(self, block: tuple, shared: int) -> int:
-        """How many blocks of this shape can be resident at once (the limit of a cooperative grid)."""
-        key = (block, shared)
-        limit = self._coop_limits.get(key)
-        if limit is None:
-            per_sm = driver.max_active_blocks(self.function, block[0] * block[1] * block[2], shared, self.name)
-            limit = self._coop_limits[key] = per_sm * self.device.limits["multiprocessors"]
-        return limit
-
-    def check_errors(self, stream: int, kernel: str) -> None:
-        """After a debug launch: raise the first failed bounds check or assert, naming thread and line."""
-        import numpy as np
-        ptr, size = self.error_ptr
-        rec = np.zeros(size // 8, np.int64)
-        driver.memcpy_dtoh(rec.ctypes.data, ptr, size, stream)
-        driver.stream_synchronize(stream)
-        if not rec[0]:
-            return
-        driver.memset_d8(ptr, 0, size, stream)
-        driver.stream_synchronize(stream)
-        kind, loc, message = self.result.sites[int(rec[1]) - 1]
-        where = (f"in kernel {kernel}, block ({rec[8]}, {rec[9]}, {rec[10]}), thread ({rec[5]}, {rec[6]}, {rec[7]})"
-                 f"\n{loc.format()}")
-        if kind == "index":
-            raise IndexError(f"index {rec[2]} is out of bounds for axis {rec[4]} with size {rec[3]} {where}")
-        raise AssertionError(f"{message or 'assertion failed'} {where}")
-
-    def allow_shared(self, nbytes: int, kernel: str) -> None:
-        """Opt in to ``nbytes`` of dynamic shared memory (beyond 48 KiB), or a LaunchError."""
-        static = self.attributes["shared_bytes"]
-        limit = self.device.limits["max_shared_optin"]
-        if nbytes + static > limit:
-            raise LaunchError(f"shared_bytes={nbytes} plus {static} bytes of static shared memory exceed the "
-                              f"device's {limit} bytes per block for kernel {kernel}")
-        driver.set_max_dynamic_shared(self.function, nbytes, kernel)
-        self.dyn_ok = nbytes
-
-    @property
-    def attributes(self) -> dict:
-        if self._attrs is None:
-            self._attrs = driver.function_attributes(self.function)
-        return self._attrs
-
-
-def _dim3(value, what: str) -> tuple:
-    if isinstance(value, int) and not isinstance(value, bool):
-        dims = (value, 1, 1)
-    elif isinstance(value, tuple) and 1 <= len(value) <= 3 and all(isinstance(v, int) for v in value):
-        dims = tuple(value) + (1,) * (3 - len(value))
-    else:
-        try:
-            import numpy as np
-            if isinstance(value, np.integer):
-                return _dim3(int(value), what)
-        except ImportError:  # pragma: no cover
-            pass
-        raise LaunchError(f"{what} must be an int or a tuple of 1 to 3 ints, got {value!r}")
-    if min(dims) < 1:
-        raise LaunchError(f"{what} dimensions must all be >= 1, got {value!r}")
-    limits = _GRID_LIMITS if what == "grid" else _BLOCK_LIMITS
-    for axis, n, top in zip("xyz", dims, limits):
-        if n > top:
-            raise LaunchError(f"{what} {value!r}: {what}Dim.{axis} is at most {top} on CUDA GPUs, got {n}")
-    if what == "block" and dims[0] * dims[1] * dims[2] > MAX_BLOCK_THREADS:
-        raise LaunchError(f"block {value!r} has {dims[0] * dims[1] * dims[2]} threads; a CUDA block has at most "
-                          f"{MAX_BLOCK_THREADS}")
-    return dims
-
-
-# CUDA's launch limits (every architecture jitkit targets, sm_70 up); the simulator keeps them too, so
-# a launch that runs there runs on the GPU
-_GRID_LIMITS = (2**31 - 1, 65535, 65535)
-_BLOCK_LIMITS = (1024, 1024, 64)
-MAX_BLOCK_THREADS = 1024
-MAX_DYNAMIC_SHARED = 227 * 1024      # the opt-in maximum per block on the H100 (sm_90): the simulator's limit
+MAX_FAST_BINDERS = 8      # per kernel: signatures kept on the fast path, most recent first
 
 
 class Launcher:
@@ -240,18 +63,10 @@ class Launcher:
 
     def __call__(self, *args):
         d = self.dispatcher
-        hot = d._hot
-        if hot is not None and config._target[0] != "sim":  # generated fast path (see runtime.fastpath)
-            addr = hot.fast(args) if len(args) == d._nparams else None
-            if addr is not None and self.shared <= hot.dyn_ok and getattr(driver._tls, "device", None) is hot.device \
-                    and (hot.block is None or hot.block == self.block):
-                g, b = self.grid, self.block
-                res = hot.launch_fn(hot.function, g[0], g[1], g[2], b[0], b[1], b[2], self.shared, self.stream,
-                                    addr, 0)
-                driver.last_kernel[0] = hot.name
-                if res[0]:
-                    d._launch_failed(res[0], hot, self)
-                return None
+        if d._fast and config.target() != "sim":    # a signature seen before: its binder launches
+            for fast in d._fast:
+                if fast(self, args):
+                    return None
         return d._launch(self, args)
 
 
@@ -274,7 +89,7 @@ class Dispatcher:
 
     def __init__(self, pyfunc, options: dict):
         options = _check_options(dict(options))
-        self.target = config._check_target(options.pop("target", "auto"))
+        self.target = config.check_target(options.pop("target", "auto"))
         self.py_func = pyfunc
         self.options = options
         self.__name__ = pyfunc.__name__
@@ -286,9 +101,9 @@ class Dispatcher:
         names = pyfunc.__code__.co_varnames[:self._nparams]
         self._constexpr = frozenset(names.index(n) for n in constexpr_params(pyfunc))
         self._results: dict = {}    # (argtypes, arch) -> CompileResult
-        self._loaded: dict = {}     # argtypes -> _Loaded for the current device
+        self._loaded: dict = {}     # argtypes (+ block) -> runtime.launch.LoadedKernel on the current device
         self._configs: dict = {}
-        self._hot = None            # the _Loaded whose fast path is tried first
+        self._fast: tuple = ()      # fast binders of the signatures seen, most recent first (runtime.launch)
         self._sim_funcs: dict = {}  # argtypes (+ block) -> typed function, for the simulator
         self._per_block = False     # uses jk.block_dims(): compiled once per launch block shape
         self._variants: dict = {}
@@ -312,17 +127,9 @@ class Dispatcher:
             return found
         if not isinstance(config, tuple) or not 2 <= len(config) <= 4:
             raise LaunchError("launch with kernel[grid, block] or kernel[grid, block, stream, shared_bytes]")
-        grid, block = _dim3(config[0], "grid"), _dim3(config[1], "block")
-        stream = A.stream_handle(config[2]) if len(config) > 2 else 0
-        shared = config[3] if len(config) > 3 else 0
-        try:
-            if isinstance(shared, bool):
-                raise TypeError
-            shared = operator.index(shared)           # ints and NumPy ints
-        except TypeError:
-            raise LaunchError(f"shared_bytes must be an int, got {shared!r}") from None
-        if shared < 0:                                # the upper limit is the device's: checked at launch
-            raise LaunchError(f"shared_bytes must be >= 0, got {shared}")
+        grid, block = launch.dim3(config[0], "grid"), launch.dim3(config[1], "block")
+        stream = interop.stream_handle(config[2]) if len(config) > 2 else 0
+        shared = launch.shared_bytes(config[3]) if len(config) > 3 else 0
         launcher = Launcher(self, grid, block, stream, shared)
         try:
             if len(self._configs) > 256:
@@ -349,93 +156,58 @@ class Dispatcher:
 
             saxpy.with_target("sim")[blocks, threads](a, x, y, out)   # on the CPU simulator
         """
-        t = config._check_target(target)
+        t = config.check_target(target)
         found = self._variants.get(t)
         if found is None:
             found = self._variants[t] = Dispatcher(self.py_func, {**self.options, "target": t})
         return found
 
-    def _launch(self, cfg: Launcher, args: tuple):
+    def _check_count(self, args: tuple) -> None:
         if len(args) != self._nparams:
             raise TypeError(f"{self.__qualname__}() takes {self._nparams} argument"
                             f"{'s' * (self._nparams != 1)}, got {len(args)}")
+
+    def _launch(self, cfg: Launcher, args: tuple):
+        """The general path: bind, find (or compile and load) the signature, launch; then make the
+        signature's fast binder for the next launch."""
+        self._check_count(args)
         if self._resolve_target() == "sim":
             return self._launch_sim(cfg, args)
-        vals: list = []
-        staged: list = []
-        stream = cfg.stream
-        handlers = A._HANDLERS
+        bound = launch.bind(args, self._constexpr, self._literal, cfg.stream)
+        staged = bool(bound.staged)
         try:
-            tys = []
-            cx = self._constexpr
-            for i, a in enumerate(args):
-                if cx and i in cx:
-                    tys.append(self._literal(a, i))
-                    continue
-                h = handlers.get(type(a)) or A.handler_for(a, i)
-                tys.append(h(a, vals, staged, stream, i))
-            tys = tuple(tys)
-            loaded = self._loaded.get(self._key(tys, cfg.block))
-            if loaded is None or loaded.device is not driver.current_device():
-                loaded = self._load(tys, cfg.block)
-            if staged:
-                self._check_writable(staged, loaded)
-            if cfg.shared > loaded.dyn_ok:
-                loaded.allow_shared(cfg.shared, self.__qualname__)
-            addr = loaded.packer.pack(vals)
-            g, b = cfg.grid, cfg.block
-            if loaded.cooperative:
-                limit = loaded.max_cooperative_blocks(b, cfg.shared)
-                if g[0] * g[1] * g[2] > limit:
-                    raise LaunchError(f"kernel {self.__qualname__} uses jk.grid_sync(), so all its blocks must be "
-                                      f"resident at once: grid {g} has {g[0] * g[1] * g[2]} blocks, at most {limit} "
-                                      f"fit with block {b} on this device")
-                res = driver._drv().cuLaunchCooperativeKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
-                                                              cfg.shared, stream, addr)
-            else:
-                res = driver._drv().cuLaunchKernel(loaded.function, g[0], g[1], g[2], b[0], b[1], b[2],
-                                                   cfg.shared, stream, addr, 0)
-            driver.last_kernel[0] = loaded.name
-            if res[0]:
-                self._launch_failed(res[0], loaded, cfg)
-            if loaded.error_ptr is not None:
-                loaded.check_errors(stream, self.__qualname__)
-            if staged:
-                self._copy_back(staged, loaded, stream)
-            elif not loaded.fast_tried:
-                loaded.fast_tried = True
-                loaded.fast = fastpath.make(args, tys, loaded.packer.pack)
-            if loaded.fast is not None:
-                self._hot = loaded
+            loaded = self._loaded_for(bound.types, cfg.block)
+            loaded.run(cfg, bound)
         finally:
-            for s in staged:
-                driver.mem_free(s.dptr)
+            bound.free()
+        if not loaded.fast_tried and not staged:
+            loaded.fast_tried = True
+            loaded.fast = launch.fast_binder(args, loaded, self._per_block)
+            if loaded.fast is not None:
+                with self._lock:
+                    self._fast = (loaded.fast,) + self._fast[:MAX_FAST_BINDERS - 1]
 
-    def _prepare(self, cfg: Launcher, args: tuple) -> Prepared | None:
-        """A :class:`Prepared` launch of ``args`` (device arrays and scalars) on the current device, or
-        None where the launch needs the general path (host arrays to copy, debug checks, cooperative)."""
+    def prepare(self, cfg: Launcher, args: tuple):
+        """A :class:`jitkit.runtime.launch.Prepared` launch of ``args`` (device arrays and scalars) with
+        configuration ``cfg`` (``kernel[grid, block, stream, shared]``) on the current device, or None
+        where the launch needs the general path (host arrays to copy, debug checks, cooperative
+        launches, the simulator)."""
         if len(args) != self._nparams or self._resolve_target() == "sim":
             return None
-        vals: list = []
-        staged: list = []
-        tys = []
-        for i, a in enumerate(args):
-            if i in self._constexpr:
-                tys.append(self._literal(a, i))
-                continue
-            h = A._HANDLERS.get(type(a)) or A.handler_for(a, i)
-            tys.append(h(a, vals, staged, cfg.stream, i))
-        if staged:
-            for s in staged:
-                driver.mem_free(s.dptr)
+        bound = launch.bind(args, self._constexpr, self._literal, cfg.stream)
+        if bound.staged:
+            bound.free()
             return None
-        tys = tuple(tys)
-        loaded = self._loaded.get(self._key(tys, cfg.block))
-        if loaded is None or loaded.device is not driver.current_device():
-            loaded = self._load(tys, cfg.block)
+        loaded = self._loaded_for(bound.types, cfg.block)
         if loaded.cooperative or loaded.error_ptr is not None or cfg.shared > loaded.dyn_ok:
             return None
-        return Prepared(self, cfg, loaded, vals)
+        return launch.Prepared(loaded, cfg, bound.values)
+
+    def _loaded_for(self, tys: tuple, block: tuple) -> launch.LoadedKernel:
+        loaded = self._loaded.get(self._key(tys, block))
+        if loaded is None or loaded.device is not driver.current_device():
+            loaded = self._load(tys, block)
+        return loaded
 
     def _literal(self, a, i: int) -> T.Literal:
         try:
@@ -449,9 +221,9 @@ class Dispatcher:
 
         from .build.pipeline import type_kernel
         from .backends.sim import run_kernel
-        if cfg.shared > MAX_DYNAMIC_SHARED:           # what the GPU would refuse, refused here too
-            raise LaunchError(f"shared_bytes={cfg.shared} exceeds the {MAX_DYNAMIC_SHARED} bytes of dynamic shared "
-                              f"memory a CUDA block can have (sm_90) for kernel {self.__qualname__}")
+        if cfg.shared > launch.MAX_DYNAMIC_SHARED:    # what the GPU would refuse, refused here too
+            raise LaunchError(f"shared_bytes={cfg.shared} exceeds the {launch.MAX_DYNAMIC_SHARED} bytes of dynamic "
+                              f"shared memory a CUDA block can have (sm_90) for kernel {self.__qualname__}")
         tys = []
         for i, a in enumerate(args):
             if i in self._constexpr:
@@ -461,7 +233,7 @@ class Dispatcher:
                 raise TypeError(f"argument {i}: jitkit cannot pass {type(a).__qualname__} to {self.__qualname__} on "
                                 "the CPU simulator, which runs on NumPy arrays and numbers (use the GPU target "
                                 "for device arrays)")
-            tys.append(A.type_of(a, i))
+            tys.append(interop.type_of(a, i))
         tys = tuple(tys)
         func = self._sim_funcs.get(self._key(tys, cfg.block))
         if func is None:
@@ -474,7 +246,7 @@ class Dispatcher:
             self._sim_funcs[self._key(tys, cfg.block)] = func
         for i, (name, _) in enumerate(func.params):
             if name in func.written_params and isinstance(args[i], np.ndarray) and not args[i].flags.writeable:
-                raise self._read_only_error(i)
+                raise launch.read_only_error(i, self.__qualname__)
         vals = [_sim_value(a, t) for a, t in zip(args, tys) if not isinstance(t, T.Literal)]
         run_kernel(func, self.__qualname__, cfg.grid, cfg.block, vals, cfg.shared)
 
@@ -483,11 +255,8 @@ class Dispatcher:
         threads and ``shared_bytes`` of dynamic shared memory, on the current GPU.  ``args`` are example
         arguments (or types) selecting the specialisation."""
         tys = self._signature(args)
-        block = _dim3(block, "block")
-        loaded = self._loaded.get(self._key(tys, block))
-        if loaded is None or loaded.device is not driver.current_device():
-            loaded = self._load(tys, block)
-        return loaded.max_cooperative_blocks(block, shared_bytes)
+        block = launch.dim3(block, "block")
+        return self._loaded_for(tys, block).max_cooperative_blocks(block, shared_bytes)
 
     def _key(self, tys: tuple, block: tuple):
         """The key of a loaded/typed specialisation: the argument types, and the block shape when
@@ -503,42 +272,16 @@ class Dispatcher:
             self._per_block = True
             return make(block)
 
-    def _load(self, tys: tuple, block: tuple) -> _Loaded:
+    def _load(self, tys: tuple, block: tuple) -> launch.LoadedKernel:
         dev = driver.current_device()
         with self._lock:
             arch = toolchain.check_arch(dev.arch)[0]
-            loaded = _Loaded(self._per_block_retry(lambda b: self._compile(tys, arch, b), block), dev)
+            res = self._per_block_retry(lambda b: self._compile(tys, arch, b), block)
+            loaded = launch.LoadedKernel(res.cubin, res.name, res.qualname, res.argtypes, written=res.written,
+                                         cooperative=res.cooperative, block=res.block, sites=res.sites,
+                                         error_symbol=abi.ERROR_SYMBOL)
             self._loaded[self._key(tys, block)] = loaded
         return loaded
-
-    def _read_only_error(self, index: int) -> LaunchError:
-        return LaunchError(f"argument {index} of {self.__qualname__} is a read-only array, "
-                           "but the kernel writes to it")
-
-    def _check_writable(self, staged, loaded):
-        for s in staged:
-            if s.index in loaded.written and not s.target.flags.writeable:
-                raise self._read_only_error(s.index)
-
-    def _copy_back(self, staged, loaded, stream):
-        for s in staged:
-            if s.index in loaded.written:
-                driver.memcpy_dtoh(s.host.ctypes.data, s.dptr, s.nbytes, stream)
-        driver.stream_synchronize(stream)
-        for s in staged:
-            if s.index in loaded.written and s.host is not s.target:
-                s.target[...] = s.host
-
-    def _launch_failed(self, err, loaded, cfg):
-        limits = loaded.device.limits
-        nthreads = cfg.block[0] * cfg.block[1] * cfg.block[2]
-        if nthreads > limits["max_threads_per_block"] or any(b > m for b, m in zip(cfg.block, limits["max_block"])):
-            raise LaunchError(f"block {cfg.block} exceeds the device limit ({limits['max_block']}, at most "
-                              f"{limits['max_threads_per_block']} threads) for kernel {self.__qualname__}")
-        if any(g > m for g, m in zip(cfg.grid, limits["max_grid"])):
-            raise LaunchError(f"grid {cfg.grid} exceeds the device limit {limits['max_grid']} "
-                              f"for kernel {self.__qualname__}")
-        driver.raise_error(err, "cuLaunchKernel", self.__qualname__)
 
     # ---------------------------------------------------------------- compile
     def _compile(self, argtypes: tuple, arch: str, block: tuple | None = None):
@@ -570,7 +313,7 @@ class Dispatcher:
         if len(signature) != self._nparams:
             raise TypeError(f"{self.__qualname__}() takes {self._nparams} arguments, the signature has "
                             f"{len(signature)}")
-        return tuple(t if isinstance(t, T.Type) else self._literal(t, i) if i in self._constexpr else A.type_of(t, i)
+        return tuple(t if isinstance(t, T.Type) else self._literal(t, i) if i in self._constexpr else interop.type_of(t, i)
                      for i, t in enumerate(signature))
 
     @staticmethod
@@ -591,7 +334,7 @@ class Dispatcher:
         """
         tys, arch = self._signature(signature), self._arch(arch)
         if block is not None:
-            return self._compile(tys, arch, _dim3(block, "block"))
+            return self._compile(tys, arch, launch.dim3(block, "block"))
         try:
             return self._compile(tys, arch)
         except NeedsBlockShape:
@@ -633,7 +376,7 @@ class Dispatcher:
         sym = name or self.__name__
         try:
             return export_device(self.py_func, self._signature(signature), self._arch(arch), self.options, sym, kind,
-                                 None if block is None else _dim3(block, "block"))
+                                 None if block is None else launch.dim3(block, "block"))
         except NeedsBlockShape:
             raise TypeError(self._needs_block_message()) from None
         except CompileError as exc:
@@ -657,7 +400,7 @@ class Dispatcher:
         from .build.pipeline import type_kernel
         try:
             return type_kernel(self.py_func, self._signature(signature), kernel=False,
-                               block=None if block is None else _dim3(block, "block"))[0]
+                               block=None if block is None else launch.dim3(block, "block"))[0]
         except NeedsBlockShape:
             raise TypeError(self._needs_block_message()) from None
 

@@ -137,7 +137,7 @@ def _ipython():
         return None
 
 
-def _auto_install() -> None:
+def auto_install() -> None:
     """Called on ``import jitkit``: inside a running IPython, install the error handler."""
     ip = _ipython()
     if ip is not None and hasattr(ip, "set_custom_exc"):

@@ -213,7 +213,41 @@ def test_fast_path_follows_changing_arguments(rng):
             want = np.float64(a) * x.astype(np.float64) + np.float64(b)
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
             out.fill(cupy.nan)
-    assert axpb._hot is not None and axpb._hot.fast is not None
+    assert axpb._fast, "a signature launched twice should have a fast binder"
+
+
+@gpu
+def test_fast_binders_per_signature(rng, monkeypatch):
+    """Alternating signatures stay on the fast path: each has its binder (not one hot slot), and the
+    general path is not taken once both were seen; results stay right throughout."""
+    cupy = optional_module("cupy")
+    if cupy is None:
+        pytest.skip("needs cupy")
+    n = 1001
+    xs = {dt: cupy.asarray(rng.standard_normal(n).astype(dt)) for dt in (np.float32, np.float64)}
+    outs = {dt: cupy.full(n, cupy.nan, dtype=dt) for dt in xs}
+    launcher = axpb[(n + 127) // 128, 128]
+    for dt in xs:                                       # warm up: compile, load, make each binder
+        launcher(2.0, xs[dt], 1.0, outs[dt])
+    general = []
+    real = axpb._launch
+
+    def counted(cfg, args):
+        general.append(args)
+        return real(cfg, args)
+    monkeypatch.setattr(axpb, "_launch", counted)
+    for step in range(6):
+        dt = (np.float32, np.float64)[step % 2]
+        outs[dt].fill(cupy.nan)
+        launcher(2.0, xs[dt], 1.0, outs[dt])
+        want = 2.0 * cupy.asnumpy(xs[dt]).astype(np.float64) + 1.0
+        np.testing.assert_allclose(cupy.asnumpy(outs[dt]), want, rtol=1e-5, atol=1e-5)
+    assert not general, f"{len(general)} of 6 alternating launches took the general path"
+    small = cupy.asarray(rng.standard_normal(7).astype(np.int32))    # a third signature: general, then fast
+    out = cupy.zeros(7, np.int32)
+    launcher(2, small, 1, out)
+    assert len(general) == 1
+    np.testing.assert_array_equal(cupy.asnumpy(out), 2 * cupy.asnumpy(small) + 1)
 
 
 @gpu
@@ -229,7 +263,7 @@ def test_fast_path_takes_device_buffers(rng):
         for _ in range(3):
             axpb[(n + 127) // 128, 128](2.0, dx, 1.0, out)
             np.testing.assert_allclose(out.to_host(), 2.0 * x.astype(np.float64) + 1.0, rtol=1e-5, atol=1e-5)
-    assert "ptr" in axpb._hot.fast.source
+    assert any("a1.ptr" in fast.source for fast in axpb._fast)
 
 
 class _OnlyCAI:

@@ -148,7 +148,7 @@ def _growth(fn, warm: int, n: int):
 def _free_device_bytes() -> int:
     from jitkit.runtime import driver
     driver.current_device()
-    free, _ = driver._drv().cuMemGetInfo()[1:]
+    free, _ = driver.api().cuMemGetInfo()[1:]
     return int(free)
 
 

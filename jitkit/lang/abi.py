@@ -1,4 +1,4 @@
-"""The kernel parameter ABI: how one argument type becomes flat kernel parameters.
+"""The kernel ABI: how one argument type becomes flat kernel parameters, and the debug error record.
 
 Lowering (which declares the kernel's parameters) and the runtime packer
 (which fills them at launch) both read this table, so they cannot drift.
@@ -15,6 +15,11 @@ from __future__ import annotations
 from . import types as T
 
 PTR = "ptr"
+
+# debug=True kernels record the first failed check in this module-scope array of ERROR_WORDS int64
+# words (flag, site id, index, extent, axis, thread x/y/z, block x/y/z), which the runtime reads
+ERROR_SYMBOL = "__jitkit_error"
+ERROR_WORDS = 11
 
 
 def param_slots(ty: T.Type) -> list:

@@ -41,6 +41,11 @@ def _drv():
     return driver
 
 
+def api():
+    """The ``cuda.bindings.driver`` module, initialised (NoGPUError where there is no driver)."""
+    return _drv()
+
+
 def _err_name(driver, err) -> str:
     try:
         _, name = driver.cuGetErrorName(err)
@@ -126,6 +131,12 @@ def get_device(ordinal: int = 0) -> Device:
             if dev is None:
                 dev = _devices[ordinal] = Device(ordinal)
     return dev
+
+
+def thread_device():
+    """The device jitkit made current on this thread, or None before the first use (no driver call:
+    for hot paths checking that a prepared launch is still on the right device)."""
+    return getattr(_tls, "device", None)
 
 
 def current_device() -> Device:

@@ -1,4 +1,11 @@
-"""Kernel arguments: from Python objects to jitkit types and flat parameter values.
+"""Array interop: every foreign array and stream jitkit takes, recognised in one place.
+
+- kinds: :func:`array_kind` names what an object is (NumPy, CuPy, PyTorch, numba, any
+  ``__cuda_array_interface__`` or DLPack producer); :func:`numpy_dtype` / :func:`torch_dtype` map
+  dtypes both ways (bfloat16 included); :func:`layout_of` / :func:`is_contiguous` read strides;
+  :func:`stream_handle` takes any stream object.
+- kernel arguments: one handler per Python type turns an argument into its jitkit type and flat
+  parameter values (the launch binder in :mod:`jitkit.runtime.launch` calls them).
 
 - NumPy arrays are copied to the device before the launch and back after it
   (only those the kernel may write), like numba; non-contiguous ones travel
@@ -49,6 +56,100 @@ def layout_of(shape: tuple, strides, itemsize: int) -> str:
         _layout_cache.clear()
     _layout_cache[key] = res
     return res
+
+
+_MEMORY_MODULE = __name__.rsplit(".", 1)[0] + ".memory"     # jitkit.runtime.memory: DeviceBuffer
+_CLASS_KINDS: dict = {}
+
+
+def class_kind(a) -> str | None:
+    """The kind of ``type(a)``, decided once per class: "numpy", "cupy", "torch" (a tensor, CPU or
+    CUDA), "numba", "jitkit" (a DeviceBuffer), "cai" (any other ``__cuda_array_interface__``),
+    "dlpack" (a ``__dlpack__`` producer) or None.  Every kind test in jitkit reads this."""
+    cls = type(a)
+    kind = _CLASS_KINDS.get(cls, False)
+    if kind is not False:
+        return kind
+    mod = getattr(cls, "__module__", "") or ""
+    if issubclass(cls, np.ndarray):
+        kind = "numpy"
+    elif mod == _MEMORY_MODULE:
+        kind = "jitkit"
+    elif mod.startswith("cupy") and cls.__name__ == "ndarray":
+        kind = "cupy"
+    elif mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter"):
+        kind = "torch"
+    elif hasattr(a, "__cuda_array_interface__"):
+        kind = "numba" if mod.startswith("numba") else "cai"
+    elif hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__"):
+        kind = "dlpack"
+    else:
+        kind = None
+    if len(_CLASS_KINDS) > 1024:
+        _CLASS_KINDS.clear()
+    _CLASS_KINDS[cls] = kind
+    return kind
+
+
+def array_kind(a) -> str:
+    """What the host algorithms see ``a`` as: "numpy", "cupy", "torch" (CUDA tensor), "torch_cpu",
+    "numba" or "cai" (any other ``__cuda_array_interface__``, jitkit's DeviceBuffer included);
+    TypeError for anything else."""
+    kind = class_kind(a)
+    if kind == "torch":
+        return "torch" if a.is_cuda else "torch_cpu"
+    if kind == "jitkit":
+        return "cai"
+    if kind is None or kind == "dlpack":
+        raise TypeError(f"jitkit algorithms take NumPy, CuPy, PyTorch or __cuda_array_interface__ arrays, "
+                        f"got {type(a).__qualname__}")
+    return kind
+
+
+def fast_kind(a) -> str | None:
+    """"cupy", "torch" or "jitkit" where ``a`` is a device array of a kind the launch fast path reads
+    by attribute, else None."""
+    kind = class_kind(a)
+    if kind == "torch":
+        return kind if a.is_cuda else None
+    return kind if kind in ("cupy", "jitkit") else None
+
+
+_NP_OF_TORCH: dict = {}
+
+
+def numpy_dtype(a) -> np.dtype:
+    """The NumPy dtype of ``a``'s items (a PyTorch tensor's too; bfloat16 as ml_dtypes' bfloat16)."""
+    d = a.dtype
+    if isinstance(d, np.dtype):
+        return d
+    if "torch" in str(type(d)):
+        got = _NP_OF_TORCH.get(d)
+        if got is None:
+            name = str(d).replace("torch.", "")
+            got = _NP_OF_TORCH[d] = T.bfloat16.dtype if name == "bfloat16" else np.dtype(name)
+        return got
+    return np.dtype(str(d))
+
+
+def torch_dtype(dtype):
+    """The torch dtype of a NumPy dtype (bfloat16 included)."""
+    import torch
+    dtype = np.dtype(dtype)
+    if T.HAVE_BF16_DTYPE and dtype == T.bfloat16.dtype:
+        return torch.bfloat16
+    return torch.from_numpy(np.empty(0, dtype)).dtype
+
+
+def is_contiguous(a) -> bool:
+    """True where ``a``'s items are C-contiguous: PyTorch's ``is_contiguous()``, NumPy/CuPy flags, or
+    a ``__cuda_array_interface__`` without strides."""
+    if hasattr(a, "is_contiguous"):
+        return bool(a.is_contiguous())
+    flags = getattr(a, "flags", None)
+    if flags is not None:
+        return bool(flags.c_contiguous)
+    return a.__cuda_array_interface__.get("strides") is None
 
 
 def _require_ndim(shape, index: int, what: str = "device arrays") -> None:
@@ -242,39 +343,31 @@ def _tuple(a, vals, staged, stream, index):
     return T.Tuple(tuple(items))
 
 
-_HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, complex: _py_complex, np.ndarray: _numpy,
+HANDLERS: dict = {bool: _py_bool, int: _py_int, float: _py_float, complex: _py_complex, np.ndarray: _numpy,
                    tuple: _tuple}
 for _t in T.SCALARS:
     if not (_t.is_bf16 and not T.HAVE_BF16_DTYPE):
-        _HANDLERS[_t.dtype.type] = _np_scalar
+        HANDLERS[_t.dtype.type] = _np_scalar
+
+
+_KIND_HANDLERS = {"numpy": _numpy, "jitkit": _devbuf, "cupy": _cupy, "torch": _torch, "numba": _cai, "cai": _cai,
+                  "dlpack": _dlpack}
 
 
 def handler_for(a, index: int):
     """The (cached) handler for ``type(a)``; TypeError for unsupported arguments."""
     cls = type(a)
-    h = _HANDLERS.get(cls)
+    h = HANDLERS.get(cls)
     if h is not None:
         return h
-    mod = getattr(cls, "__module__", "") or ""
-    if mod == "jitkit.runtime.memory":
-        h = _devbuf
-    elif mod.startswith("cupy") and cls.__name__ == "ndarray":
-        h = _cupy
-    elif mod.startswith("torch") and cls.__name__ in ("Tensor", "Parameter"):
-        h = _torch
-    elif hasattr(a, "__cuda_array_interface__"):
-        h = _cai
-    elif hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__"):
-        h = _dlpack
-    elif isinstance(a, np.ndarray):
-        h = _numpy
-    elif isinstance(a, np.generic):
+    h = _KIND_HANDLERS.get(class_kind(a))
+    if h is None and isinstance(a, np.generic):
         h = _np_scalar
-    else:
+    if h is None:
         raise TypeError(f"argument {index}: jitkit cannot pass {cls.__qualname__} to a kernel; "
                         "supported: numpy arrays, device arrays (__cuda_array_interface__ / __dlpack__), "
                         "numbers and tuples of them")
-    _HANDLERS[cls] = h
+    HANDLERS[cls] = h
     return h
 
 
