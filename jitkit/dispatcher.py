@@ -345,6 +345,23 @@ class Dispatcher:
                 "shape: pass block=(threads,) or block=(x, y, z)")
 
     @property
+    def param_names(self) -> tuple:
+        """The kernel's parameter names."""
+        return self.py_func.__code__.co_varnames[:self._nparams]
+
+    @property
+    def specializations(self) -> dict:
+        """``{(argtypes, arch, block): CompileResult}`` of every GPU compile so far (a copy; ``block``
+        is None unless the kernel compiles per block shape)."""
+        return dict(self._results)
+
+    @property
+    def simulated(self) -> list:
+        """``[(argtypes, block)]`` typed for the CPU simulator so far (``block`` None unless the kernel
+        compiles per block shape)."""
+        return [k if self._per_block else (k, None) for k in self._sim_funcs]
+
+    @property
     def signatures(self) -> list:
         """Argument-type tuples compiled so far."""
         return list(dict.fromkeys(k[0] for k in self._results))

@@ -41,13 +41,13 @@ def kernel_html(kernel) -> str:
     each, expandable NVVM IR, PTX and SASS.  Signatures typed for the CPU simulator are listed too."""
     from .build.pipeline import signature_str
     name = html.escape(kernel.__qualname__)
-    params = ", ".join(kernel.py_func.__code__.co_varnames[:kernel._nparams])
+    params = ", ".join(kernel.param_names)
     doc = (kernel.__doc__ or "").strip().splitlines()
     parts = [_STYLE, '<div class="jitkit-card">',
              f"<div><b>@jk.jit</b> <code>{name}({html.escape(params)})</code>"
              + (f" &mdash; {html.escape(doc[0])}" if doc else "") + "</div>"]
-    results = list(kernel._results.items())
-    sims = list(kernel._sim_funcs)
+    results = list(kernel.specializations.items())
+    sims = kernel.simulated
     if not results and not sims:
         parts.append("<div><i>not compiled yet</i>: it compiles on its first launch, or with "
                      "<code>kernel.compile(signature, arch='sm_90')</code> (no GPU needed)</div>")
@@ -76,8 +76,8 @@ def kernel_html(kernel) -> str:
                              "</details>")
             parts.append("</details>")
     if sims:
-        shown = sorted({signature_str(k[0]) + (f", block {'x'.join(map(str, k[1]))}" if k[1] else "")
-                        if kernel._per_block else signature_str(k) for k in sims})
+        shown = sorted({signature_str(tys) + (f", block {'x'.join(map(str, block))}" if block else "")
+                        for tys, block in sims})
         parts.append("<div>typed for the CPU simulator: " + ", ".join(f"<code>{html.escape(s)}</code>"
                                                                        for s in shown) + "</div>")
     parts.append("</div>")
