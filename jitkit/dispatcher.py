@@ -224,17 +224,13 @@ class Dispatcher:
         if cfg.shared > launch.MAX_DYNAMIC_SHARED:    # what the GPU would refuse, refused here too
             raise LaunchError(f"shared_bytes={cfg.shared} exceeds the {launch.MAX_DYNAMIC_SHARED} bytes of dynamic "
                               f"shared memory a CUDA block can have (sm_90) for kernel {self.__qualname__}")
-        tys = []
-        for i, a in enumerate(args):
-            if i in self._constexpr:
-                tys.append(self._literal(a, i))
-                continue
+        def host_value(a, i):
             if not isinstance(a, (np.ndarray, np.generic, bool, int, float, complex, tuple)):
                 raise TypeError(f"argument {i}: jitkit cannot pass {type(a).__qualname__} to {self.__qualname__} on "
                                 "the CPU simulator, which runs on NumPy arrays and numbers (use the GPU target "
                                 "for device arrays)")
-            tys.append(interop.type_of(a, i))
-        tys = tuple(tys)
+            return interop.type_of(a, i)
+        tys = launch.arg_types(args, self._constexpr, self._literal, host_value)
         func = self._sim_funcs.get(self._key(tys, cfg.block))
         if func is None:
             try:

@@ -34,7 +34,7 @@ from ..lang import types as T
 from ..lang.errors import LaunchError
 from . import driver, interop
 
-__all__ = ["dim3", "shared_bytes", "bind", "Bound", "ParamBuffer", "LoadedKernel", "Prepared", "fast_binder",
+__all__ = ["dim3", "shared_bytes", "arg_types", "bind", "Bound", "ParamBuffer", "LoadedKernel", "Prepared", "fast_binder",
            "GRID_LIMITS", "BLOCK_LIMITS", "MAX_BLOCK_THREADS", "MAX_DYNAMIC_SHARED"]
 
 # CUDA's launch limits (every architecture jitkit targets, sm_70 up); the simulator keeps them too, so
@@ -155,24 +155,28 @@ class Bound:
         self.staged = []
 
 
+def arg_types(args: tuple, constexpr, literal, type_one) -> tuple:
+    """The argument loop every target shares: ``literal(a, i)`` types constexpr argument ``i``,
+    ``type_one(a, i)`` every other one."""
+    return tuple(literal(a, i) if constexpr and i in constexpr else type_one(a, i) for i, a in enumerate(args))
+
+
 def bind(args: tuple, constexpr, literal, stream: int) -> Bound:
-    """The general binder: ``literal(a, i)`` types constexpr argument ``i``; every other argument goes
-    through its interop handler.  On an error, memory staged so far is freed."""
+    """The GPU binder of the general path: every non-constexpr argument goes through its interop
+    handler, which appends its flat parameter values and stages NumPy arrays on the device.  On an
+    error, memory staged so far is freed."""
     vals: list = []
     staged: list = []
-    tys = []
     handlers = interop.HANDLERS
+
+    def one(a, i):
+        return (handlers.get(type(a)) or interop.handler_for(a, i))(a, vals, staged, stream, i)
     try:
-        for i, a in enumerate(args):
-            if constexpr and i in constexpr:
-                tys.append(literal(a, i))
-                continue
-            h = handlers.get(type(a)) or interop.handler_for(a, i)
-            tys.append(h(a, vals, staged, stream, i))
+        tys = arg_types(args, constexpr, literal, one)
     except BaseException:
         Bound(None, None, staged).free()
         raise
-    return Bound(tuple(tys), vals, staged)
+    return Bound(tys, vals, staged)
 
 
 # ---------------------------------------------------------------- loaded kernels
