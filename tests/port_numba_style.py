@@ -10,7 +10,7 @@ These kernels were written for jitkit's tests; none is copied from numba.
 import math
 
 import jitkit as cuda                                  # was: from numba import cuda
-from jitkit.lang.types import float32, float64, int32, uint32     # was: from numba import float32, float64, int32, uint32
+from jitkit import float32, float64, int32, uint32     # was: from numba import float32, float64, int32, uint32
 
 TPB = 16          # tile width for the 2-D kernels
 BLOCK = 128       # threads per block for the 1-D kernels

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jitkit as jk
-from jitkit.lang.errors import CompileError, TypingError, UnsupportedError
+from jitkit import CompileError, TypingError, UnsupportedError
 
 F32 = jk.Array(jk.float32, 1, "C")
 I32 = jk.Array(jk.int32, 1, "C")

@@ -5,7 +5,7 @@ import pytest
 
 import jitkit as jk
 from conftest import gpu
-from jitkit.lang.errors import CompileError, ToolchainError, TypingError
+from jitkit import CompileError, ToolchainError, TypingError
 
 
 def _have_nvrtc():
