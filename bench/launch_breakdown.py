@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 import jitkit as jk
-from jitkit.runtime import driver, interop
+from jitkit.runtime import driver, interop, launch
 
 
 @jk.jit
@@ -50,14 +50,13 @@ def main():
     print(f"cuLaunchKernel     {us(lambda: drv.cuLaunchKernel(f, 4096, 1, 1, 256, 1, 1, 0, 0, addr, 0)):6.2f} us")
     cupy.cuda.runtime.deviceSynchronize()
     real = loaded.launch
-    loaded_launch = type(loaded).launch
+    ok = real
     try:
-        type(loaded).launch = lambda self, *a: None
-        print(f"launch, no driver  {us(lambda: L(x, x, x)):6.2f} us  (jitkit's own host time: binder + checks)")
-        print(f"binder, no driver  {us(lambda: fast(L, (x, x, x))):6.2f} us")
+        loaded.launch = lambda *a: None                 # the driver call stubbed out: jitkit's own host time
+        stub = launch.fast_binder((x, x, x), loaded, False)
+        print(f"binder, no driver  {us(lambda: stub(L, (x, x, x))):6.2f} us  (jitkit's own host time per launch)")
     finally:
-        type(loaded).launch = loaded_launch
-    assert loaded.launch.__func__ is real.__func__
+        loaded.launch = ok
     cupy.cuda.runtime.deviceSynchronize()
     print(f"launch, real       {us(lambda: L(x, x, x)):6.2f} us")
     cupy.cuda.runtime.deviceSynchronize()

@@ -97,9 +97,10 @@ def test_streams_from_every_library(rng):
         stream, sync, to_dev, to_host = make()
         dx = to_dev(x)
         out = to_dev(np.full_like(x, np.nan))
-        add[4, 256, stream](dx, dx, out)
+        jk.synchronize()        # the copies ran on the library's default stream: a non-blocking stream
+        add[4, 256, stream](dx, dx, out)    # does not wait for them (the kernel could read them early)
         sync()
-        np.testing.assert_allclose(to_host(out), 2 * x)
+        np.testing.assert_allclose(to_host(out), 2 * x, err_msg=f"stream from {make.__name__}")
 
 
 def _streams():

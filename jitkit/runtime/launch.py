@@ -114,7 +114,7 @@ class Params:
     """The flat parameter layout of one signature: the packing struct, one code per slot, the first
     slot of each argument, and a parameter buffer per thread for the general and fast paths."""
 
-    __slots__ = ("count", "struct", "codes", "firsts", "_tls")
+    __slots__ = ("count", "struct", "codes", "firsts", "tls")
 
     def __init__(self, argtypes: tuple):
         slots = [abi.param_slots(t) for t in argtypes]
@@ -123,12 +123,12 @@ class Params:
         self.struct = struct.Struct("<" + "".join(_slot_code(s) for s in flat))
         self.codes = [struct.Struct("<" + _slot_code(s)) for s in flat]
         self.firsts = [sum(len(s) for s in slots[:i]) for i in range(len(slots))]
-        self._tls = threading.local()
+        self.tls = threading.local()      # .pb: this thread's ParamBuffer
 
     def thread_buffer(self) -> ParamBuffer:
-        pb = getattr(self._tls, "pb", None)
+        pb = getattr(self.tls, "pb", None)
         if pb is None:
-            pb = self._tls.pb = ParamBuffer(self.count)
+            pb = self.tls.pb = ParamBuffer(self.count)
         return pb
 
     def pack(self, values) -> int:
@@ -190,7 +190,7 @@ class LoadedKernel:
     mode's error record and its check sites."""
 
     __slots__ = ("name", "device", "module", "function", "params", "argtypes", "written", "cooperative", "block",
-                 "sites", "error_ptr", "dyn_ok", "fast", "fast_tried", "_attrs", "_coop_limits", "_drv")
+                 "sites", "error_ptr", "dyn_ok", "fast", "fast_tried", "launch", "_attrs", "_coop_limits", "_drv")
 
     def __init__(self, cubin: bytes, symbol: str, name: str, argtypes: tuple, *, written=frozenset(),
                  cooperative=False, block=None, sites=(), error_symbol=None):
@@ -211,6 +211,7 @@ class LoadedKernel:
         self.error_ptr = self.module.global_ptr(error_symbol) if sites else None
         self.fast = None                               # the generated binder of this signature, once made
         self.fast_tried = cooperative or bool(sites)   # these always take the general path
+        self.launch = self._cooperative_launch if cooperative else self._site()
 
     @property
     def attributes(self) -> dict:
@@ -219,20 +220,30 @@ class LoadedKernel:
         return self._attrs
 
     # the launch site ------------------------------------------------
-    def launch(self, grid: tuple, block: tuple, shared: int, stream: int, addr: int) -> None:
-        """Launch with the parameters at ``addr`` (a ``void*[]``); a launch the driver refuses raises
-        naming the kernel (and the limit it broke, where one did)."""
-        if self.cooperative:
-            limit = self.max_cooperative_blocks(block, shared)
-            if grid[0] * grid[1] * grid[2] > limit:
-                raise LaunchError(f"kernel {self.name} uses jk.grid_sync(), so all its blocks must be resident at "
-                                  f"once: grid {grid} has {grid[0] * grid[1] * grid[2]} blocks, at most {limit} fit "
-                                  f"with block {block} on this device")
-            res = self._drv.cuLaunchCooperativeKernel(self.function, grid[0], grid[1], grid[2], block[0], block[1],
-                                                      block[2], shared, stream, addr)
-        else:
-            res = self._drv.cuLaunchKernel(self.function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
-                                           shared, stream, addr, 0)
+    #
+    # ``launch(grid, block, shared, stream, addr)`` launches with the parameters at ``addr`` (a
+    # ``void*[]``); a launch the driver refuses raises naming the kernel (and the limit it broke, where
+    # one did).  For ordinary kernels it is the closure ``_site`` makes (every name it needs bound
+    # once: this is the hot path); cooperative kernels first check that the grid can be resident.
+    def _site(self):
+        call, function, name, last, failed = self._drv.cuLaunchKernel, self.function, self.name, driver.last_kernel, \
+            self.failed
+
+        def launch(grid, block, shared, stream, addr):
+            res = call(function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, addr, 0)
+            last[0] = name
+            if res[0]:
+                failed(res[0], grid, block)
+        return launch
+
+    def _cooperative_launch(self, grid, block, shared, stream, addr):
+        limit = self.max_cooperative_blocks(block, shared)
+        if grid[0] * grid[1] * grid[2] > limit:
+            raise LaunchError(f"kernel {self.name} uses jk.grid_sync(), so all its blocks must be resident at "
+                              f"once: grid {grid} has {grid[0] * grid[1] * grid[2]} blocks, at most {limit} fit "
+                              f"with block {block} on this device")
+        res = self._drv.cuLaunchCooperativeKernel(self.function, grid[0], grid[1], grid[2], block[0], block[1],
+                                                  block[2], shared, stream, addr)
         driver.last_kernel[0] = self.name
         if res[0]:
             self.failed(res[0], grid, block)
@@ -357,6 +368,10 @@ def _cupy_array(i, a, ty, env, checks, values):
     env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
     checks.append(f"type(a{i}) is K{i} and a{i}.dtype is D{i}")
     n, isz = ty.ndim, ty.dtype.itemsize
+    if n == 1 and ty.layout == "C":   # the common case on the fewest attribute reads: ndim, size, strides
+        values += [f"a{i}.data.ptr", f"n{i}"]
+        return [f"n{i} = a{i}.size",
+                f"if a{i}.ndim != 1 or (a{i}.strides[0] != {isz} and n{i} > 1): return False"]
     lines = [f"sh{i} = a{i}.shape", f"st{i} = a{i}.strides", _layout_check(i, n, isz, ty.layout)]
     values += [f"a{i}.data.ptr"] + [f"sh{i}[{d}]" for d in range(n)]
     if ty.layout == "A":
@@ -368,6 +383,10 @@ def _torch_tensor(i, a, ty, env, checks, values):
     env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
     checks.append(f"type(a{i}) is K{i} and a{i}.dtype is D{i} and a{i}.is_cuda")
     n, isz = ty.ndim, ty.dtype.itemsize
+    if n == 1 and ty.layout == "C":   # strides in items: contiguous 1-d has stride 1
+        values += [f"a{i}.data_ptr()", f"n{i}"]
+        return [f"if a{i}.dim() != 1: return False", f"n{i} = a{i}.numel()",
+                f"if a{i}.stride(0) != 1 and n{i} > 1: return False"]
     lines = [f"sh{i} = tuple(a{i}.shape)", f"st{i} = tuple(s * {isz} for s in a{i}.stride())",
              _layout_check(i, n, isz, ty.layout)]
     values += [f"a{i}.data_ptr()"] + [f"sh{i}[{d}]" for d in range(n)]
@@ -422,8 +441,9 @@ def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
     classes and types of these ``args`` (and ``cfg`` the device, block shape and shared bytes it
     can take), else returns False; None where these arguments cannot take a fast path."""
     argtypes = loaded.argtypes
-    env = {"layout_of": interop.layout_of, "pack": loaded.params.struct.pack_into, "buffer": loaded.params.thread_buffer,
-           "L": loaded, "DEV": loaded.device, "thread_device": driver.thread_device, "BLOCK": loaded.block}
+    env = {"layout_of": interop.layout_of, "pack": loaded.params.struct.pack_into, "new_buffer": loaded.params.thread_buffer,
+           "TLS": loaded.params.tls, "L": loaded, "site": loaded.launch, "DEV": loaded.device,
+           "thread_device": driver.thread_device, "BLOCK": loaded.block}
     checks, body, values = [], [], []
     for i, (a, ty) in enumerate(zip(args, argtypes)):
         kind = _literal if isinstance(ty, T.Literal) else _fast_kind(a)
@@ -444,9 +464,9 @@ def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
     if checks:
         src.append(f"    if not ({' and '.join(checks)}): return False")
     src += [f"    {ln}" for ln in body]
-    src += ["    pb = buffer()",
+    src += ["    pb = getattr(TLS, 'pb', None) or new_buffer()",
             f"    pack(pb.buf, 0{''.join(', ' + v for v in values)})",
-            "    L.launch(cfg.grid, cfg.block, cfg.shared, cfg.stream, pb.addr)",
+            "    site(cfg.grid, cfg.block, cfg.shared, cfg.stream, pb.addr)",
             "    return True"]
     code = "\n".join(src)
     exec(compile(code, f"<jitkit fast binder {loaded.name}{argtypes}>", "exec"), env)
