@@ -32,7 +32,6 @@ def main():
     L(x, x, x)
     cupy.cuda.runtime.deviceSynchronize()
     loaded = next(iter(empty3._loaded.values()))
-    fast = empty3._fast[0]
     vals = []
 
     def handlers():
