@@ -3,16 +3,18 @@
 Typing turns a Python AST into this tree; every node has a jitkit ``type`` and
 a source ``loc``.  Operands are already converted to the types an operation
 needs (explicit :class:`Cast` nodes), so a backend never re-derives typing
-rules.  Intrinsic operations are :class:`Op` nodes named by a string key
-("math.sqrt", "sreg.tid.x", "syncthreads", ...); each backend keeps one table
-from those keys to its implementation.
+rules.  Intrinsic operations are :class:`Op` nodes named by an op declared in
+:mod:`jitkit.lang.ops` ("math.sqrt", "sreg.tid.x", "syncthreads", ...), made
+with :func:`op`, which applies the declaration's typing rule; each backend
+keeps one rule table over that vocabulary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..lang.errors import Loc
+from ..lang.errors import CompileError, Loc
+from ..lang.ops import OpError, result_type
 from ..lang.types import Literal, Type
 
 # ----------------------------------------------------------------- expressions
@@ -159,9 +161,26 @@ class ExternCall(Expr):
 
 @dataclass(eq=False, slots=True)
 class Op(Expr):
-    """An intrinsic operation named by ``name``; see the backends' tables."""
+    """An intrinsic operation: ``name`` is declared in :mod:`jitkit.lang.ops`.  Make it with :func:`op`."""
     name: str
     args: list
+
+
+def op(name: str, loc: Loc, args: list, type: Type | None = None) -> Op:
+    """The :class:`Op` node ``name(*args)``, typed by the op's declared rule.  ``type`` is required
+    where the result is not a function of the operands (``bitcast``, ``array.vector_load``) and
+    otherwise checked.  An undeclared name or operands the rule rejects are a located internal error.
+
+    Example::
+
+        op("bits.popc", loc, [x])               # int32 for any integer x
+        op("bitcast", loc, [f], T.uint32)       # the caller gives the target type
+    """
+    try:
+        ty = result_type(name, tuple(a.type for a in args), type)
+    except OpError as exc:
+        raise CompileError(f"internal error: {exc}", loc) from None
+    return Op(ty, loc, name, args)
 
 
 @dataclass(eq=False, slots=True)

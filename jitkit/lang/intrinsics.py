@@ -2,7 +2,10 @@
 
 These objects are markers.  The compiler recognises them by identity wherever
 a kernel reaches them (``jk.threadIdx.x``, ``from jitkit import grid``); on the
-host they only explain that they belong inside a kernel.
+host they only explain that they belong inside a kernel.  Their classes
+(:class:`Intrinsic`, :class:`Dim3`, :class:`Special`, :class:`Namespace`,
+:class:`Atomics`) are what the compiler tests for; the operations a call
+becomes are declared in :mod:`jitkit.lang.ops`.
 
 Example::
 
@@ -21,7 +24,7 @@ __all__ = [
 ]
 
 
-class _Intrinsic:
+class Intrinsic:
     """A function usable only inside kernels."""
 
     __slots__ = ("name", "doc")
@@ -37,7 +40,7 @@ class _Intrinsic:
         return f"<jitkit intrinsic {self.name}>"
 
 
-class _Dim3:
+class Dim3:
     """``threadIdx``/``blockIdx``/``blockDim``/``gridDim``: ``.x``, ``.y``, ``.z`` are int32."""
 
     __slots__ = ("name", "sreg")
@@ -55,7 +58,7 @@ class _Dim3:
         return f"<jitkit intrinsic {self.name}>"
 
 
-class _Special:
+class Special:
     """A read-only special value (``laneid``, ``warpsize``), int32 inside kernels."""
 
     __slots__ = ("name",)
@@ -67,49 +70,49 @@ class _Special:
         return f"<jitkit intrinsic {self.name}>"
 
 
-threadIdx = _Dim3("threadIdx", "tid")
-blockIdx = _Dim3("blockIdx", "ctaid")
-blockDim = _Dim3("blockDim", "ntid")
-gridDim = _Dim3("gridDim", "nctaid")
-laneid = _Special("laneid")
-warpsize = _Special("warpsize")
-grid = _Intrinsic("grid", "grid(n) returns the absolute thread index in n dimensions (int64, a tuple for n > 1)")
-gridsize = _Intrinsic("gridsize", "gridsize(n) returns the total number of threads in n dimensions")
-syncthreads = _Intrinsic("syncthreads", "syncthreads() waits until every thread of the block reaches it")
-bitcast = _Intrinsic("bitcast", "bitcast(x, type): the bits of scalar x as another scalar type of the same "
+threadIdx = Dim3("threadIdx", "tid")
+blockIdx = Dim3("blockIdx", "ctaid")
+blockDim = Dim3("blockDim", "ntid")
+gridDim = Dim3("gridDim", "nctaid")
+laneid = Special("laneid")
+warpsize = Special("warpsize")
+grid = Intrinsic("grid", "grid(n) returns the absolute thread index in n dimensions (int64, a tuple for n > 1)")
+gridsize = Intrinsic("gridsize", "gridsize(n) returns the total number of threads in n dimensions")
+syncthreads = Intrinsic("syncthreads", "syncthreads() waits until every thread of the block reaches it")
+bitcast = Intrinsic("bitcast", "bitcast(x, type): the bits of scalar x as another scalar type of the same "
                      "width, e.g. bitcast(f, jk.uint32)")
-static_assert = _Intrinsic("static_assert", "static_assert(cond, message): a compile error with message where the "
+static_assert = Intrinsic("static_assert", "static_assert(cond, message): a compile error with message where the "
                            "compile-time condition is false (in code that is compiled: a branch folded away "
                            "at compile time is not)")
-vector_load = _Intrinsic("vector_load", "vector_load(array, i, n): the tuple array[i], ..., array[i+n-1] of a "
+vector_load = Intrinsic("vector_load", "vector_load(array, i, n): the tuple array[i], ..., array[i+n-1] of a "
                          "1-d array in one n-wide load (n: 2 or 4, n * itemsize <= 16); only where "
                          "is_aligned(array, i, n * itemsize)")
-vector_store = _Intrinsic("vector_store", "vector_store(array, i, values): array[i], ..., array[i+n-1] = values (a tuple "
+vector_store = Intrinsic("vector_store", "vector_store(array, i, values): array[i], ..., array[i+n-1] = values (a tuple "
                           "of n = 2 or 4 numbers, converted to the array's type) in one n-wide store; only where "
                           "is_aligned(array, i, n * itemsize)")
-is_aligned = _Intrinsic("is_aligned", "is_aligned(array, i, nbytes): True when a vector access of nbytes may start at "
+is_aligned = Intrinsic("is_aligned", "is_aligned(array, i, nbytes): True when a vector access of nbytes may start at "
                         "array[i] of a 1-d array: its address is a multiple of nbytes and the items are contiguous "
                         "(a strided view's are not)")
-block_dims = _Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
+block_dims = Intrinsic("block_dims", "block_dims() is the launch's block shape (x, y, z) as compile-time "
                         "ints; a kernel using it (as the block primitives do) compiles once per block shape")
 
 
-class _Namespace:
+class Namespace:
     """``jk.shared`` / ``jk.local``: holds ``array(shape, dtype)``."""
 
     __slots__ = ("name", "array")
 
     def __init__(self, name: str, doc: str):
         self.name = name
-        self.array = _Intrinsic(f"{name}.array", doc)
+        self.array = Intrinsic(f"{name}.array", doc)
 
     def __repr__(self):
         return f"<jitkit intrinsic namespace {self.name}>"
 
 
-shared = _Namespace("shared", "shared.array(shape, dtype): an array shared by the threads of a block "
+shared = Namespace("shared", "shared.array(shape, dtype): an array shared by the threads of a block "
                               "(shape: constant int or tuple of ints)")
-local = _Namespace("local", "local.array(shape, dtype): a small array private to each thread")
+local = Namespace("local", "local.array(shape, dtype): a small array private to each thread")
 
 _WARP_DOCS = {
     "shfl_sync": "shfl_sync(mask, value, src_lane): value of lane src_lane",
@@ -125,12 +128,12 @@ _WARP_DOCS = {
                       "that condition as a bool)",
 }
 (shfl_sync, shfl_up_sync, shfl_down_sync, shfl_xor_sync, ballot_sync, any_sync, all_sync, syncwarp,
- match_any_sync, match_all_sync) = (_Intrinsic(n, d) for n, d in _WARP_DOCS.items())
+ match_any_sync, match_all_sync) = (Intrinsic(n, d) for n, d in _WARP_DOCS.items())
 
 __all__ += ["shared", "local", *_WARP_DOCS]
 
 
-class _Atomics:
+class Atomics:
     """``jk.atomic.add(array, index, value)`` etc.: read-modify-write returning the old value."""
 
     OPS = ("add", "sub", "min", "max", "exch", "and_", "or_", "xor", "cas", "inc", "dec", "load")
@@ -146,23 +149,23 @@ class _Atomics:
     def __init__(self):
         for op in self.OPS:
             doc = self._DOCS.get(op) or f"{op}(array, index, value): atomic {op.rstrip('_')}, returns the old value"
-            setattr(self, op, _Intrinsic(f"atomic.{op}", doc))
+            setattr(self, op, Intrinsic(f"atomic.{op}", doc))
 
     def __repr__(self):
         return "<jitkit intrinsic namespace atomic>"
 
 
-atomic = _Atomics()
+atomic = Atomics()
 __all__ += ["atomic"]
 
 
-threadfence = _Intrinsic("threadfence", "threadfence(): order this thread's memory writes device-wide")
-threadfence_block = _Intrinsic("threadfence_block", "threadfence_block(): order writes within the block")
-activemask = _Intrinsic("activemask", "activemask(): uint32 mask of the lanes executing this call")
-lanemask_lt = _Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of the lanes below this one")
+threadfence = Intrinsic("threadfence", "threadfence(): order this thread's memory writes device-wide")
+threadfence_block = Intrinsic("threadfence_block", "threadfence_block(): order writes within the block")
+activemask = Intrinsic("activemask", "activemask(): uint32 mask of the lanes executing this call")
+lanemask_lt = Intrinsic("lanemask_lt", "lanemask_lt(): uint32 with the bits of the lanes below this one")
 __all__ += ["threadfence", "threadfence_block", "activemask", "lanemask_lt"]
 
-grid_sync = _Intrinsic("grid_sync", "grid_sync(): wait until every thread of the whole grid reaches it "
+grid_sync = Intrinsic("grid_sync", "grid_sync(): wait until every thread of the whole grid reaches it "
                                     "(the kernel is then launched cooperatively; the grid must fit on the GPU at once)")
 __all__ += ["grid_sync"]
 
@@ -172,11 +175,11 @@ _BIT_DOCS = {
     "ffs": "ffs(x): the position of x's lowest set bit counting from 1, or 0 when x is 0 (int32)",
     "brev": "brev(x): x with its bits in reverse order (x's type)",
 }
-popc, clz, ffs, brev = (_Intrinsic(n, d) for n, d in _BIT_DOCS.items())
+popc, clz, ffs, brev = (Intrinsic(n, d) for n, d in _BIT_DOCS.items())
 __all__ += list(_BIT_DOCS)
 
 
-asm = _Intrinsic("asm", "asm(ptx, constraints, result_type, *args, sim=None): inline PTX, e.g. "
+asm = Intrinsic("asm", "asm(ptx, constraints, result_type, *args, sim=None): inline PTX, e.g. "
                         "asm('add.s32 $0, $1, $2;', '=r,r,r', jk.int32, a, b); sim is a NumPy function "
                         "the CPU simulator calls instead")
 __all__ += ["asm"]

@@ -8,7 +8,8 @@ bounds, so an out-of-bounds access is an ``IndexError`` naming the kernel,
 block, thread and source line; a ``syncthreads`` reached by only part of a
 block is reported instead of hanging.  Blocks run in chunks of whole blocks
 (they are independent), threads of a block in lockstep, which is why
-barriers hold by construction.
+barriers hold by construction.  Scalar operations are :mod:`.scalars`, the
+intrinsic ops the rule table of :mod:`.ops`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from ...lang import types as T
 from ...compiler import tir
 from ...lang.errors import BarrierError
-from . import ops
+from . import ops, scalars
 
 MAX_LANES = 1 << 18   # threads simulated per chunk (whole blocks)
 
@@ -116,7 +117,7 @@ class Executor:
         for name, ty in func.locals.items():
             fr.vars[name] = _zeros(ty, self.n)
         for (name, pty), v in zip(func.runtime_params, args):
-            fr.vars[name] = ops.cast(v, pty, func.locals[name])
+            fr.vars[name] = scalars.cast(v, pty, func.locals[name])
 
     def sreg(self, name):
         return self.sregs[name]
@@ -279,16 +280,16 @@ class Executor:
         return fr.vars[e.name]
 
     def e_Cast(self, e, m, fr):
-        return ops.cast(self.eval(e.value, m, fr), e.value.type, e.type)
+        return scalars.cast(self.eval(e.value, m, fr), e.value.type, e.type)
 
     def e_BinOp(self, e, m, fr):
-        return ops.arith(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.type)
+        return scalars.arith(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.type)
 
     def e_Compare(self, e, m, fr):
-        return ops.compare(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.lhs.type)
+        return scalars.compare(e.op, self.eval(e.lhs, m, fr), self.eval(e.rhs, m, fr), e.lhs.type)
 
     def e_UnaryOp(self, e, m, fr):
-        return ops.unary(e.op, self.eval(e.operand, m, fr), e.type)
+        return scalars.unary(e.op, self.eval(e.operand, m, fr), e.type)
 
     def e_BoolOp(self, e, m, fr):
         remaining = m.copy()
@@ -296,11 +297,11 @@ class Executor:
         last = len(e.values) - 1
         for k, raw in enumerate(e.values):
             v = self.eval(raw, remaining, fr)
-            conv = ops.cast(v, raw.type, e.type)
+            conv = scalars.cast(v, raw.type, e.type)
             if k == last:
                 out = np.where(remaining, conv, out)
                 break
-            t = np.broadcast_to(ops.truth(v, raw.type), (self.n,))
+            t = np.broadcast_to(scalars.truth(v, raw.type), (self.n,))
             stop = ~t if e.op == "and" else t
             out = np.where(remaining & stop, conv, out)
             remaining = remaining & ~stop
@@ -397,14 +398,14 @@ class Executor:
             return old
         args = [v[lanes] for v in vals]
         if np.unique(keys).size == keys.size:                   # distinct addresses: one vector step
-            base[idx] = ops.atomic_update(e.op, before, *args)
+            base[idx] = scalars.atomic_update(e.op, before, *args)
             old[lanes] = before
             return old
         for j, lane in enumerate(lanes):                         # collisions: serialise in lane order
             at = tuple(ix[j] for ix in idx)
             cur = base[at]
             old[lane] = cur
-            base[at] = ops.atomic_update(e.op, cur, *(a[j] for a in args))
+            base[at] = scalars.atomic_update(e.op, cur, *(a[j] for a in args))
         return old
 
     def e_Print(self, e, m, fr):
@@ -458,34 +459,8 @@ class Executor:
 
     def e_Op(self, e, m, fr):
         args = [self.eval(a, m, fr) for a in e.args]
-        if e.name in ("array.vector_load", "array.is_aligned", "array.vector_store"):
-            return self._vector_op(e, args, m)
         self.mask = m
         return ops.lower_op(self, e, args)
-
-    def _vector_op(self, e, args, m):
-        arr, i = args[0], np.asarray(args[1], np.int64)
-        base = arr.base
-        if e.name == "array.is_aligned":
-            addr = base.ctypes.data + i * base.strides[-1]
-            for d, p in enumerate(arr.prefix):
-                addr = addr + np.asarray(p, np.int64) * base.strides[d]
-            return ((addr % e.args[2].value) == 0) & (base.strides[-1] == base.itemsize)
-        store = e.name == "array.vector_store"
-        n = len((e.args[2] if store else e).type.types)
-        last = base.shape[-1]
-        if np.any(m & ((i < 0) | (i + n > last))):
-            bad = int(np.flatnonzero(m & ((i < 0) | (i + n > last)))[0])
-            raise IndexError(f"jitkit.{e.name[6:]}() of {n} items at index {int(np.broadcast_to(i, m.shape)[bad])} "
-                             f"is out of bounds for size {last}\n{e.loc.format()}")
-        if store:
-            ib = np.broadcast_to(i, m.shape)
-            dt = e.args[0].type.dtype
-            for k, t in enumerate(e.args[2].type.types):
-                v = np.broadcast_to(np.asarray(ops.cast(args[2][k], t, dt), base.dtype), m.shape)
-                base[tuple(np.broadcast_to(p, m.shape)[m] for p in arr.prefix) + (ib[m] + k,)] = v[m]
-            return None
-        return tuple(base[tuple(arr.prefix) + (np.where(m, i + k, 0),)] for k in range(n))
 
     def e_Call(self, e, m, fr):
         args = [self.eval(a, m, fr) for a in e.args]

@@ -1,9 +1,11 @@
 """Typing of calls to compile-time objects: builtins, ``math``, casts, intrinsics.
 
 One table maps a Python object (``math.sqrt``, ``min``, ``jk.float32``,
-``np.int32``, ``jk.grid``...) to a typing rule.  A rule returns typed-tree
-nodes; the backends implement the resulting :class:`~jitkit.compiler.tir.Op`
-names.  Anything not in the table is a located error, never a fall-through.
+``np.int32``, ``jk.grid``...) to a typing rule.  A rule checks the call's
+arguments, converts them, and returns typed-tree nodes: the intrinsic
+operations are :func:`~jitkit.compiler.tir.op` nodes of the vocabulary declared
+in :mod:`jitkit.lang.ops`, which both backends implement.  Anything not in the
+table is a located error, never a fall-through.
 """
 
 from __future__ import annotations
@@ -17,21 +19,11 @@ import numpy as np
 
 from ...lang import intrinsics as I
 from ...lang import types as T
-from ...lang.errors import TypingError, UnsupportedError
+from ...lang.errors import NeedsBlockShape, TypingError, UnsupportedError
+from ...lang.ops import CMATH_FUNCS, MATH_FUNCS
 from . import operators
 from .. import tir
-
-# math functions: name -> (arity, result kind); kinds: float (same float type),
-# bool (predicate), int (Python returns int: floor/ceil/trunc)
-MATH_FUNCS = {
-    **{n: (1, "float") for n in (
-        "sqrt", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
-        "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc",
-        "gamma", "lgamma", "fabs", "cbrt", "degrees", "radians")},
-    **{n: (2, "float") for n in ("pow", "atan2", "hypot", "copysign", "fmod")},
-    **{n: (1, "bool") for n in ("isnan", "isinf", "isfinite")},
-    **{n: (1, "int") for n in ("floor", "ceil", "trunc")},
-}
+from .values import Static
 
 _HANDLERS: dict = {}
 
@@ -74,16 +66,6 @@ def _scalars(typer, node, args, what, complex_ok=False):
                             "use cmath for complex functions, or z.real / abs(z)")
 
 
-class BoundMethod:
-    """``z.conjugate`` before it is called."""
-
-    __slots__ = ("value", "name")
-
-    def __init__(self, value, name):
-        self.value = value
-        self.name = name
-
-
 def _plain_call(typer, node, args, kwargs, what, n):
     """The checks every fixed-arity, positional, scalar-argument rule starts with."""
     _no_kwargs(typer, node, kwargs, what)
@@ -106,13 +88,13 @@ def _math(name):
         if kind == "bool":
             if not ty.is_float:
                 return typer.const(False if name != "isfinite" else True, node)
-            return tir.Op(T.boolean, loc, f"math.{name}", [typer.convert(a, _work(fty), node) for a in args])
+            return tir.op(f"math.{name}", loc, [typer.convert(a, _work(fty), node) for a in args])
         if kind == "int":
             if ty.is_int:
                 return typer.convert(args[0], T.int64, node)
-            return tir.Op(T.int64, loc, f"math.{name}", [typer.convert(a, _work(fty), node) for a in args])
-        return operators.in_float32(typer, node, fty, lambda w: tir.Op(
-            w, loc, f"math.{name}", [typer.convert(a, w, node) for a in args]))
+            return tir.op(f"math.{name}", loc, [typer.convert(a, _work(fty), node) for a in args])
+        return operators.in_float32(typer, node, fty, lambda w: tir.op(
+            f"math.{name}", loc, [typer.convert(a, w, node) for a in args]))
     return rule
 
 
@@ -128,8 +110,8 @@ def _minmax(name):
         for b in args[1:]:
             ty = T.promote(acc.type, b.type, typer.is_weak(acc), typer.is_weak(b))
             weak = typer.is_weak(acc) and typer.is_weak(b)
-            acc = typer.mark(operators.in_float32(typer, node, ty, lambda w, a=acc, b=b: tir.Op(
-                w, typer.loc(node), name, [typer.convert(a, w, node), typer.convert(b, w, node)])), weak)
+            acc = typer.mark(operators.in_float32(typer, node, ty, lambda w, a=acc, b=b: tir.op(
+                name, typer.loc(node), [typer.convert(a, w, node), typer.convert(b, w, node)])), weak)
         return acc
     return rule
 
@@ -140,14 +122,14 @@ def _abs(typer, node, args, kwargs):
     _scalars(typer, node, args, "abs()", complex_ok=True)
     x = args[0]
     if x.type.is_complex:
-        return tir.Op(x.type.part, typer.loc(node), "complex.abs", [x])
+        return tir.op("complex.abs", typer.loc(node), [x])
     if isinstance(x, tir.Const) and typer.is_weak(x):
         return typer.const(abs(x.value), node)
     ty = T.int64 if x.type.is_bool else x.type
     if ty.kind == "u":
         return x
-    return typer.mark(operators.in_float32(typer, node, ty, lambda w: tir.Op(
-        w, typer.loc(node), "abs", [typer.convert(x, w, node)])), typer.is_weak(x))
+    return typer.mark(operators.in_float32(typer, node, ty, lambda w: tir.op(
+        "abs", typer.loc(node), [typer.convert(x, w, node)])), typer.is_weak(x))
 
 
 def _round(typer, node, args, kwargs):
@@ -159,7 +141,7 @@ def _round(typer, node, args, kwargs):
     x = args[0]
     if not x.type.is_float:
         return typer.convert(x, T.int64, node)
-    return tir.Op(T.int64, typer.loc(node), "round", [typer.convert(x, _work(x.type), node)])
+    return tir.op("round", typer.loc(node), [typer.convert(x, _work(x.type), node)])
 
 
 def _cast_to(ty: T.Scalar, what: str):
@@ -180,7 +162,7 @@ def _cast_to(ty: T.Scalar, what: str):
 def _make_complex(typer, node, args, ty, what):
     _scalars(typer, node, args, what)
     parts = [typer.convert(a, ty.part, node) for a in args]
-    return typer.mark(tir.Op(ty, typer.loc(node), "complex.make", parts), False)
+    return typer.mark(tir.op("complex.make", typer.loc(node), parts), False)
 
 
 def _complex(typer, node, args, kwargs):
@@ -194,9 +176,6 @@ def _complex(typer, node, args, kwargs):
     return _make_complex(typer, node, args, T.complex128, "complex()")
 
 
-CMATH_FUNCS = ("exp", "log", "sqrt", "sin", "cos", "phase", "isnan", "isinf", "isfinite", "rect", "polar")
-
-
 def _cmath(name):
     def rule(typer, node, args, kwargs):
         what = f"cmath.{name}()"
@@ -207,7 +186,8 @@ def _cmath(name):
             ty = T.promote(args[0].type, args[1].type, typer.is_weak(args[0]), typer.is_weak(args[1]))
             ty = ty if ty.is_float else T.float64
             cty = T.complex64 if ty is T.float32 else T.complex128
-            return tir.Op(cty, typer.loc(node), "cmath.rect", [typer.convert(a, ty, node) for a in args])
+            # the parts are converted to the result's part type (float16 and bfloat16 to float64)
+            return tir.op("cmath.rect", typer.loc(node), [typer.convert(a, cty.part, node) for a in args])
         _arity(typer, node, args, 1, what)
         _scalars(typer, node, args, what, complex_ok=True)
         z = args[0]
@@ -215,13 +195,13 @@ def _cmath(name):
         z = typer.convert(z, cty, node)
         loc = typer.loc(node)
         if name in ("isnan", "isinf", "isfinite"):
-            return tir.Op(T.boolean, loc, f"cmath.{name}", [z])
+            return tir.op(f"cmath.{name}", loc, [z])
         if name == "phase":
-            return tir.Op(cty.part, loc, "cmath.phase", [z])
+            return tir.op("cmath.phase", loc, [z])
         if name == "polar":
-            items = [tir.Op(cty.part, loc, "complex.abs", [z]), tir.Op(cty.part, loc, "cmath.phase", [z])]
+            items = [tir.op("complex.abs", loc, [z]), tir.op("cmath.phase", loc, [z])]
             return tir.MakeTuple(T.Tuple((cty.part, cty.part)), loc, items)
-        return tir.Op(cty, loc, f"cmath.{name}", [z])
+        return tir.op(f"cmath.{name}", loc, [z])
     return rule
 
 
@@ -248,16 +228,16 @@ def _const_int(typer, node, e, what) -> int:
 
 
 def _sreg(name: str, loc) -> tir.Expr:
-    return tir.Op(T.int32, loc, f"sreg.{name}", [])
+    return tir.op(f"sreg.{name}", loc, [])
 
 
-def dim3_attr(typer, node, obj: I._Dim3, attr: str) -> tir.Expr:
+def dim3_attr(typer, node, obj: I.Dim3, attr: str) -> tir.Expr:
     if attr not in ("x", "y", "z"):
         raise typer.err(TypingError, f"jitkit.{obj.name} has no attribute {attr!r}", node, "use .x, .y or .z")
     return _sreg(f"{obj.sreg}.{attr}", typer.loc(node))
 
 
-def special_value(typer, node, obj: I._Special) -> tir.Expr:
+def special_value(typer, node, obj: I.Special) -> tir.Expr:
     if obj is I.warpsize:
         return typer.mark(tir.Const(T.int32, typer.loc(node), 32), False)
     return _sreg(obj.name, typer.loc(node))
@@ -272,7 +252,7 @@ def _grid(kind):
         if n not in (1, 2, 3):
             raise typer.err(TypingError, f"{what} takes 1, 2 or 3, got {n}", node)
         loc = typer.loc(node)
-        items = [tir.Op(T.int64, loc, f"{kind}.{d}", []) for d in "xyz"[:n]]
+        items = [tir.op(f"{kind}.{d}", loc, []) for d in "xyz"[:n]]
         return items[0] if n == 1 else tir.MakeTuple(T.Tuple(tuple(T.int64 for _ in items)), loc, items)
     return rule
 
@@ -280,7 +260,6 @@ def _grid(kind):
 def _block_dims(typer, node, args, kwargs):
     _no_kwargs(typer, node, kwargs, "jitkit.block_dims()")
     _arity(typer, node, args, 0, "jitkit.block_dims()")
-    from ...lang.errors import NeedsBlockShape
     block = typer.unit.block
     if block is None:
         raise NeedsBlockShape()
@@ -293,7 +272,6 @@ def _type(typer, node, args, kwargs):
     ``jk.shared.array(n, type(x))``)."""
     _no_kwargs(typer, node, kwargs, "type()")
     _arity(typer, node, args, 1, "type()")
-    from .typer import Static
     t = args[0].type
     if not isinstance(t, T.Scalar):
         raise typer.err(TypingError, f"type() inside kernels takes a scalar, got {t}", node,
@@ -304,7 +282,7 @@ def _type(typer, node, args, kwargs):
 def _syncthreads(typer, node, args, kwargs):
     _no_kwargs(typer, node, kwargs, "jitkit.syncthreads()")
     _arity(typer, node, args, 0, "jitkit.syncthreads()")
-    return tir.Op(T.none, typer.loc(node), "syncthreads", [])
+    return tir.op("syncthreads", typer.loc(node), [])
 
 
 def _shfl(name):
@@ -320,7 +298,7 @@ def _shfl(name):
         mask = typer.convert(args[0], T.uint32, node)
         value = args[1]          # any bool/int/float scalar (_plain_call checked)
         lane = typer.convert(args[2], T.int32, node)
-        return tir.Op(value.type, typer.loc(node), f"warp.{name}", [mask, value, lane])
+        return tir.op(f"warp.{name}", typer.loc(node), [mask, value, lane])
     return rule
 
 
@@ -339,7 +317,7 @@ def _shfl_tuple(typer, node, name, mask, value, lane):
             out.append(_shfl_tuple(typer, node, name, mask, it, lane))
         else:
             _scalars(typer, node, [it], f"jitkit.{name}()")
-            out.append(tir.Op(it.type, loc, f"warp.{name}", [mask, it, lane]))
+            out.append(tir.op(f"warp.{name}", loc, [mask, it, lane]))
     return tir.MakeTuple(T.Tuple(tuple(o.type for o in out)), loc, out)
 
 
@@ -348,8 +326,7 @@ def _vote(name):
         what = f"jitkit.{name}()"
         _plain_call(typer, node, args, kwargs, what, 2)
         mask = typer.convert(args[0], T.uint32, node)
-        ty = T.uint32 if name == "ballot_sync" else T.boolean
-        return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, typer.truth(args[1], node)])
+        return tir.op(f"warp.{name}", typer.loc(node), [mask, typer.truth(args[1], node)])
     return rule
 
 
@@ -358,9 +335,7 @@ def _match(name):
         what = f"jitkit.{name}()"
         _plain_call(typer, node, args, kwargs, what, 2)
         mask = typer.convert(args[0], T.uint32, node)
-        value = args[1]
-        ty = T.uint32 if name == "match_any_sync" else T.Tuple((T.uint32, T.boolean))
-        return tir.Op(ty, typer.loc(node), f"warp.{name}", [mask, value])
+        return tir.op(f"warp.{name}", typer.loc(node), [mask, args[1]])
     return rule
 
 
@@ -370,13 +345,13 @@ def _syncwarp(typer, node, args, kwargs):
         raise typer.err(TypingError, "jitkit.syncwarp() takes at most one argument (the mask)", node)
     _scalars(typer, node, args, "jitkit.syncwarp()")
     mask = typer.convert(args[0], T.uint32, node) if args else typer.const(0xFFFFFFFF, node, T.uint32)
-    return tir.Op(T.none, typer.loc(node), "warp.syncwarp", [mask])
+    return tir.op("warp.syncwarp", typer.loc(node), [mask])
 
 
-def _nullary(name, ty):
+def _nullary(name, op):
     def rule(typer, node, args, kwargs):
         _plain_call(typer, node, args, kwargs, f"jitkit.{name}()", 0)
-        return tir.Op(ty, typer.loc(node), f"warp.{name}" if ty is T.uint32 else name, [])
+        return tir.op(op, typer.loc(node), [])
     return rule
 
 
@@ -404,14 +379,14 @@ def _bits(name):
         if not x.type.is_int:
             raise typer.err(TypingError, f"{what} takes an integer, got {x.type}", node,
                             "for a float's bits use jk.bitcast(x, jk.uint32) first")
-        return tir.Op(x.type if name == "brev" else T.int32, typer.loc(node), f"bits.{name}", [x])
+        return tir.op(f"bits.{name}", typer.loc(node), [x])
     return rule
 
 
 def _grid_sync(typer, node, args, kwargs):
     _plain_call(typer, node, args, kwargs, "jitkit.grid_sync()", 0)
     typer.cooperative = True
-    return tir.Op(T.none, typer.loc(node), "grid_sync", [])
+    return tir.op("grid_sync", typer.loc(node), [])
 
 
 def _range_outside_for(typer, node, args, kwargs):
@@ -431,10 +406,11 @@ def _build():
         I.ballot_sync: _vote("ballot_sync"), I.any_sync: _vote("any_sync"), I.all_sync: _vote("all_sync"),
         I.syncwarp: _syncwarp,
         I.match_any_sync: _match("match_any_sync"), I.match_all_sync: _match("match_all_sync"),
-        I.activemask: _nullary("activemask", T.uint32), I.lanemask_lt: _nullary("lanemask_lt", T.uint32),
+        I.activemask: _nullary("activemask", "warp.activemask"), I.lanemask_lt: _nullary("lanemask_lt", "warp.lanemask_lt"),
         I.grid_sync: _grid_sync,
         I.popc: _bits("popc"), I.clz: _bits("clz"), I.ffs: _bits("ffs"), I.brev: _bits("brev"),
-        I.threadfence: _nullary("threadfence", T.none), I.threadfence_block: _nullary("threadfence_block", T.none),
+        I.threadfence: _nullary("threadfence", "threadfence"),
+        I.threadfence_block: _nullary("threadfence_block", "threadfence_block"),
     }
     for fn, (kind, op) in _OPERATOR_FUNCS.items():
         table[fn] = _operator(kind, op)
