@@ -72,7 +72,7 @@ def type_kernel(pyfunc, argtypes: tuple, kernel: bool = True, block: tuple | Non
 
     With ``kernel=True`` it must return nothing (every backend launches it as a kernel).
     ``block`` is the launch block shape for kernels that use ``jk.block_dims()``; without it
-    such a kernel raises ``infer.NeedsBlockShape``.
+    such a kernel raises ``jitkit.lang.errors.NeedsBlockShape``.
     """
     from ..lang.errors import CompileError
     from ..compiler.infer import typer as infer
