@@ -24,7 +24,7 @@ from jitkit.lang.intrinsics import asm, atomic, ballot_sync, block_dims, constex
 from jitkit import block
 from jitkit.lang.types import int32, int64, uint32, uint64
 from jitkit.dispatcher import jit
-from jitkit.primitives import algorithms as alg
+from jitkit.primitives.host import scan as alg
 from jitkit.primitives import warp as _w
 
 
@@ -43,14 +43,14 @@ def _vload(src, wbase, items, n: constexpr):
     for c in range(n // 4):
         j = (c * 32 + lane) * 4
         t = vector_load(src, wbase + j, 4)
-        p = _w._pad(base + j)
+        p = _w.pad_index(base + j)
         buf[p] = t[0]
         buf[p + 1] = t[1]
         buf[p + 2] = t[2]
         buf[p + 3] = t[3]
     syncwarp()
     for k in range(n):
-        items[k] = buf[_w._pad(base + lane * n + k)]
+        items[k] = buf[_w.pad_index(base + lane * n + k)]
 
 
 @jit
@@ -60,17 +60,17 @@ def _vstore(dst, wbase, items, n: constexpr):
     lane = laneid
     syncwarp()
     for k in range(n):
-        buf[_w._pad(base + lane * n + k)] = items[k]
+        buf[_w.pad_index(base + lane * n + k)] = items[k]
     syncwarp()
     for c in range(n // 4):
         j = (c * 32 + lane) * 4
-        p = _w._pad(base + j)
+        p = _w.pad_index(base + j)
         vector_store(dst, wbase + j, (buf[p], buf[p + 1], buf[p + 2], buf[p + 3]))
 
 
 @jit
 def _look_sleep(aggregate, state):
-    """algorithms._look_back for float32 sums, with a nanosleep(state[3]) in the spin."""
+    """host.scan._look_back for float32 sums, with a nanosleep(state[3]) in the spin."""
     status = state[0]
     tile = state[1]
     ep = uint64(state[2])
@@ -95,7 +95,7 @@ def _look_sleep(aggregate, state):
             st = int32((w >> uint64(32)) & uint64(3))
         incl = ballot_sync(0xFFFFFFFF, st == 2)
         valid = 32 if incl == 0 else alg._ctz(incl) + 1
-        part = shfl_sync(0xFFFFFFFF, _w._reduce_to_lane0(alg._word_value(w, aggregate), _add, valid, 0xFFFFFFFF), 0)
+        part = shfl_sync(0xFFFFFFFF, _w.reduce_to_lane0(alg._word_value(w, aggregate), _add, valid, 0xFFFFFFFF), 0)
         excl = part + excl if have else part
         have = True
         done = incl != 0

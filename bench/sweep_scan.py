@@ -1,5 +1,5 @@
 """Sweep the single-pass scan's block size and tile (``SCAN_THREADS``, ``SCAN_TILE_BYTES`` in
-``jitkit/primitives/algorithms.py``) on the GPU: 2^28 float32 inclusive sums, GB/s read + write.
+``jitkit/primitives/host/scan.py``) on the GPU: 2^28 float32 inclusive sums, GB/s read + write.
 
     PYTHONPATH=. python bench/sweep_scan.py [threads:tile_bytes ...]
 """
@@ -13,7 +13,8 @@ import numpy as np
 from _common import cuda_event_ms
 
 import jitkit as jk
-from jitkit.primitives import algorithms as alg
+from jitkit.primitives.host import scan as alg
+from jitkit.primitives.host.plan import PLANS
 
 DEFAULT = ["128:128", "128:80", "128:96", "128:112", "128:160", "96:128", "64:128", "64:160", "256:64", "256:96",
            "192:96"]
@@ -27,12 +28,13 @@ def main(configs):
     for c in configs:
         threads, tile = (int(v) for v in c.split(":"))
         alg.SCAN_THREADS, alg.SCAN_TILE_BYTES = threads, tile
+        PLANS.clear()                     # a cached plan keeps the configuration it was made with
         y = jk.scan(x)
         # float32 running sums past 2^24 round (differently by tile): a missed tile prefix is off by a
         # whole tile's sum, far more than this
         ok = float(cupy.max(cupy.abs(y - want))) <= 1e-5 * float(want[-1])
         ms = min(cuda_event_ms(lambda: jk.scan(x), reps=20) for _ in range(3))
-        ipt = alg._items_per_thread(np.float32, tile)
+        ipt = alg.items_per_thread(np.float32, tile)
         print(f"scan 2^28 f32, {threads} threads x {ipt} items: {ms:.3f} ms, {2 * 4 * n / ms / 1e6:.0f} GB/s"
               f"{'' if ok else '  WRONG'}", flush=True)
     print(f"cupy.cumsum: {2 * 4 * n / cuda_event_ms(lambda: cupy.cumsum(x), reps=10) / 1e6:.0f} GB/s")

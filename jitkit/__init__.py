@@ -48,12 +48,13 @@ __all__ = [
 ]
 
 from .primitives import block, warp  # noqa: E402  (written in the kernel language: needs the names above)
-from .primitives.algorithms import histogram, partition, plan_reduce, reduce, scan, searchsorted, segmented_reduce, select, transform
+from .primitives.algorithms import (histogram, partition, plan_reduce, plan_scan, reduce, scan,  # noqa: E402
+                                    searchsorted, segmented_reduce, select, transform)
+from .primitives.sort import argsort, plan_argsort, plan_sort, sort, unique  # noqa: E402
 
-from .primitives.sort import argsort, sort, unique  # noqa: E402
-
-__all__ += ["sort", "argsort", "unique", "block", "warp", "reduce", "scan", "transform", "plan_reduce", "segmented_reduce", "searchsorted",
-            "select", "partition", "histogram"]
+__all__ += ["sort", "argsort", "unique", "block", "warp", "reduce", "scan", "transform", "segmented_reduce",
+            "searchsorted", "select", "partition", "histogram", "plan_reduce", "plan_scan", "plan_sort",
+            "plan_argsort"]
 
 from . import notebook  # noqa: E402  (Jupyter: kernel cards, compile errors as HTML, progress)
 from .notebook import load_ipython_extension  # noqa: E402  (%load_ext jitkit)

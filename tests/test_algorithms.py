@@ -249,7 +249,7 @@ def test_reduce_hot_path_results_are_distinct(rng):
         small = [torch.as_tensor(rng.standard_normal(n), device="cuda") for _ in range(7)] * 80
         plan = jk.plan_reduce(small[0], max)
         got = [plan(x) for x in small]
-        assert plan._prepared, "the hot path should launch with prepared parameters"
+        assert plan.prepared, "the hot path should launch with prepared parameters"
         assert [float(g) for g in got] == [float(x.max()) for x in small]
 
 
@@ -287,13 +287,13 @@ def test_scan_hot_path(rng):
     threads scanning at once each get their own tile ids in launch order."""
     cupy = pytest.importorskip("cupy")
     from concurrent.futures import ThreadPoolExecutor
-    from jitkit.primitives import algorithms as alg
+    from jitkit.primitives.host.plan import PLANS
     n = 100003
     xs = [cupy.asarray(rng.integers(-5, 6, n).astype(np.int32)) for _ in range(6)]
     want = [np.cumsum(x.get()).astype(np.int32) for x in xs]
     got = [jk.scan(x) for x in xs * 3]
-    hot = [h for k, h in alg._SCAN_HOT.items() if k[2] == (n,) and k[3] is operator.add and k[4]]
-    assert hot and hot[0].pl is not None, "a repeated scan should launch with prepared parameters"
+    hot = [h for k, h in PLANS.items() if k[0] == "scan" and k[3] == (n,) and k[4] is operator.add and k[5]]
+    assert hot and hot[0].prepared, "a repeated scan should launch with prepared parameters"
     assert len({g.data.ptr for g in got}) == len(got)
     for g, w in zip(got, want * 3):
         np.testing.assert_array_equal(g.get(), w)

@@ -262,14 +262,14 @@ def test_sort_hot_path(dtype, descending, rng):
     again, results are new arrays, strided views take the general path, 4 threads at once are safe."""
     cupy = pytest.importorskip("cupy")
     from concurrent.futures import ThreadPoolExecutor
-    from jitkit.primitives import sort as S
+    from jitkit.primitives.host.plan import PLANS
     dt = np.dtype(dtype)
     n = 70001
     xs = [_keys(rng, dt, n) for _ in range(4)]
     cxs = [cupy.asarray(x) for x in xs]
     want = [x[_order(x, descending)] for x in xs]
     got = [jk.sort(c, descending=descending) for c in cxs * 3]
-    assert any(k[2] == (n,) and k[1] == dt and h.launches for k, h in S._SORT_HOT.items()), \
+    assert any(k[0] == "sort" and k[3] == (n,) and k[2] == dt and h.prepared for k, h in PLANS.items()), \
         "a repeated sort should replay prepared launches"
     assert len({g.data.ptr for g in got}) == len(got)
     for g, w in zip(got, want * 3):

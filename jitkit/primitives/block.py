@@ -34,7 +34,7 @@ from ..lang.types import Array, int32, int64, uint8, uint16, uint32, uint64
 from ..lang.intrinsics import atomic, bitcast, block_dims, constexpr, shared, shfl_sync, shfl_up_sync, static_assert, syncthreads, local
 from ..dispatcher import jit
 from . import warp as _w
-from .warp import _mask, _tid
+from .warp import lanes_mask, thread_index
 
 __all__ = ["reduce", "sum", "inclusive_scan", "exclusive_scan", "load", "store", "blocked_to_striped",
            "striped_to_blocked", "radix_sort", "merge_sort", "run_length_decode", "histogram", "adjacent_difference",
@@ -60,25 +60,25 @@ def _thread_reduce(items, op: constexpr):
 def _warp_geometry(bx: constexpr, by: constexpr, bz: constexpr):
     """(tid, lane, warp, lanes in this warp, their shuffle mask); constants where the block is whole warps."""
     nt = bx * by * bz
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     lane = tid & 31
     wid = tid >> 5
     if nt % 32 == 0:
         return tid, lane, wid, 32, uint32(FULL)
     valid = min(32, nt - wid * 32)
-    return tid, lane, wid, valid, _mask(valid)
+    return tid, lane, wid, valid, lanes_mask(valid)
 
 
 @jit
 def _fold_warps(partials, op: constexpr, nw: constexpr, wid):
     """(op over partials[0..wid-1], op over all nw): every thread reads the warps' partials in order,
     so the block needs one barrier, not a second round through one warp (CUB's warp-scans scan)."""
-    total = _w._get(partials, 0)
+    total = _w.get_value(partials, 0)
     pre = total
     for w in range(1, nw):
         if w == wid:
             pre = total
-        total = op(total, _w._get(partials, w))
+        total = op(total, _w.get_value(partials, w))
     return pre, total
 
 
@@ -87,13 +87,13 @@ def _reduce(value, op: constexpr, bx: constexpr, by: constexpr, bz: constexpr):
     nt = bx * by * bz
     nw = (nt + 31) // 32
     tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
-    r = _w._reduce_to_lane0(value, op, valid, m)
+    r = _w.reduce_to_lane0(value, op, valid, m)
     if nw == 1:
         return shfl_sync(m, r, 0)
-    slots = _w._scratch(nw, value)
+    slots = _w.scratch(nw, value)
     syncthreads()                      # an earlier call's readers are done with slots
     if lane == 0:
-        _w._put(slots, wid, r)
+        _w.put_value(slots, wid, r)
     syncthreads()
     pre, total = _fold_warps(slots, op, nw, -1)
     return total
@@ -127,18 +127,18 @@ def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constex
     nt = bx * by * bz
     nw = (nt + 31) // 32
     tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
-    inc = _w._inclusive(value, op, m)
+    inc = _w.inclusive_masked(value, op, m)
     up = shfl_up_sync(m, inc, 1)
     if nw == 1:                        # one warp: shuffles only, no shared memory
         total = shfl_sync(m, inc, nt - 1)
         ex = up                        # thread 0's is undefined without a seed (its own value here)
         incl = inc
     else:
-        wagg = _w._scratch(nw + 1, value)
+        wagg = _w.scratch(nw + 1, value)
         if lead:
             syncthreads()              # an earlier call's readers are done with wagg
         if lane == valid - 1:
-            _w._put(wagg, wid, inc)
+            _w.put_value(wagg, wid, inc)
         syncthreads()
         wp, total = _fold_warps(wagg, op, nw, wid)
         if wid == 0:
@@ -150,16 +150,16 @@ def _scan(value, op: constexpr, seed, prefix_op: constexpr, state, mode: constex
     if mode == 0:
         return ex, incl, total
     if mode == 1:
-        p = _w._like(seed, value)
+        p = _w.cast_like(seed, value)
     else:
         if wid == 0:
-            mine = _w._like(prefix_op(total, state), value)
+            mine = _w.cast_like(prefix_op(total, state), value)
             p = shfl_sync(m, mine, 0)
         if nw > 1:
             if tid == 0:
-                _w._put(wagg, nw, p)
+                _w.put_value(wagg, nw, p)
             syncthreads()
-            p = _w._get(wagg, nw)
+            p = _w.get_value(wagg, nw)
     return (p if tid == 0 else op(p, ex)), op(p, incl), total
 
 
@@ -191,7 +191,7 @@ def _scan_any(value, op: constexpr, init, prefix_op: constexpr, state, inclusive
     if isinstance(value, Array):       # items in blocked order: scan in place, return the aggregate
         t = _thread_reduce(value, op)
         ex, inc, agg = _scan(t, op, init, prefix_op, state, mode, bx, by, bz)
-        first = _tid(bx, by, bz) == 0 and mode == 0
+        first = thread_index(bx, by, bz) == 0 and mode == 0
         if inclusive:
             _apply_inclusive(value, op, ex, not first)
         else:
@@ -237,16 +237,16 @@ def _warp_transposed(src, dst, offset, items, default, store: constexpr, bx: con
     tid, lane, wid, valid, m = _warp_geometry(bx, by, bz)
     wbase = offset + wid * 32 * items.size
     if store:
-        if _w._vectors_fit(dst, wbase, items.size, valid):
-            _w._store_vectors(dst, wbase, items, lane)
+        if _w.vectors_fit(dst, wbase, items.size, valid):
+            _w.store_vectors(dst, wbase, items, lane)
         else:
-            _w._warp_exchange(items, True, valid)
-            _w._store_direct(dst, wbase, items, True, valid, lane)
-    elif _w._vectors_fit(src, wbase, items.size, valid):
-        _w._load_vectors(src, wbase, items, lane)
+            _w.warp_exchange(items, True, valid)
+            _w.store_direct(dst, wbase, items, True, valid, lane)
+    elif _w.vectors_fit(src, wbase, items.size, valid):
+        _w.load_vectors(src, wbase, items, lane)
     else:
-        _w._load_direct(src, wbase, items, True, default, valid, lane)
-        _w._warp_exchange(items, False, valid)
+        _w.load_direct(src, wbase, items, True, default, valid, lane)
+        _w.warp_exchange(items, False, valid)
 
 
 @jit
@@ -262,13 +262,13 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
     (already coalesced)."""
     bx, by, bz = block_dims()
     nt = bx * by * bz
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     if striped or method == "direct":
-        _w._load_direct(src, offset, items, striped, default, nt, tid)
+        _w.load_direct(src, offset, items, striped, default, nt, tid)
     elif method == "vectorized":
-        _w._load_vectorized(src, offset, items, default, nt, tid)
+        _w.load_vectorized(src, offset, items, default, nt, tid)
     elif method == "transpose":
-        _w._load_direct(src, offset, items, True, default, nt, tid)
+        _w.load_direct(src, offset, items, True, default, nt, tid)
         _exchange(items, False)
     elif method == "warp_transpose":
         _warp_transposed(src, src, offset, items, default, False, bx, by, bz)
@@ -282,12 +282,12 @@ def store(dst, offset, items, striped: constexpr = False, method: constexpr = "d
     :func:`load`), up to ``dst.size``.  The transposing methods may leave ``items`` reordered (striped)."""
     bx, by, bz = block_dims()
     nt = bx * by * bz
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     if striped or method == "direct":
-        _w._store_direct(dst, offset, items, striped, nt, tid)
+        _w.store_direct(dst, offset, items, striped, nt, tid)
     elif method == "transpose":
         _exchange(items, True)
-        _w._store_direct(dst, offset, items, True, nt, tid)
+        _w.store_direct(dst, offset, items, True, nt, tid)
     elif method == "warp_transpose":
         _warp_transposed(dst, dst, offset, items, None, True, bx, by, bz)
     else:
@@ -299,12 +299,12 @@ def _exchange(items, to_striped: constexpr):
     bx, by, bz = block_dims()
     nt = bx * by * bz
     n = items.size
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     buf = shared.array(nt * n + ((nt * n) >> 5), items.dtype)
     syncthreads()
-    _w._transpose(items, buf, 0, nt, tid, to_striped)
+    _w.transpose(items, buf, 0, nt, tid, to_striped)
     syncthreads()
-    _w._untranspose(items, buf, 0, nt, tid, to_striped)
+    _w.untranspose(items, buf, 0, nt, tid, to_striped)
 
 
 @jit
@@ -321,7 +321,7 @@ def striped_to_blocked(items):
 
 # ------------------------------------------------------------------ radix sort
 @jit
-def _to_ordered(k, UT: constexpr, bits: constexpr):
+def to_ordered(k, UT: constexpr, bits: constexpr):
     """Key bits whose unsigned order is the key's order (floats: -0.0 before +0.0, NaNs at the ends)."""
     u = bitcast(k, UT) if not isinstance(k, np.unsignedinteger) else k
     sign = UT(1) << (bits - 1)
@@ -333,7 +333,7 @@ def _to_ordered(k, UT: constexpr, bits: constexpr):
 
 
 @jit
-def _from_ordered(u, KT: constexpr, bits: constexpr):
+def from_ordered(u, KT: constexpr, bits: constexpr):
     sign = type(u)(1) << (bits - 1)
     if isinstance(KT(0), np.floating):
         return bitcast(u ^ (((u >> (bits - 1)) - type(u)(1)) | sign), KT)
@@ -345,7 +345,7 @@ def _from_ordered(u, KT: constexpr, bits: constexpr):
 @jit
 def _cw(i, roomy: constexpr):
     """Counter word ``i``'s place (see _radix_sort)."""
-    return i if roomy else _w._pad(i)
+    return i if roomy else _w.pad_index(i)
 
 
 @jit
@@ -365,7 +365,7 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
     n = keys.size
     bits = keys.itemsize * 8
     UT = uint8 if bits == 8 else (uint16 if bits == 16 else (uint32 if bits == 32 else uint64))
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     uk = local.array(n, UT)
     rank = local.array(n, int32)
     # Counter grid: word (lane l, thread t) at l * nt + t, lane-major, so the 32-bit scan of the grid
@@ -383,7 +383,7 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
                   "48 KiB of static shared memory a block has: sort fewer items per thread or use fewer threads")
     rake = local.array(ROW, uint32)
     for k in range(n):
-        u = _to_ordered(keys[k], UT, bits)
+        u = to_ordered(keys[k], UT, bits)
         uk[k] = ~u if descending else u
     cnt = shared.array(ROW * nt + (0 if roomy else (ROW * nt) >> 5), uint32)
     kbuf = shared.array(tile, UT)
@@ -411,18 +411,18 @@ def _radix_sort(keys, values, descending: constexpr, begin: constexpr, end: cons
         syncthreads()
         for k in range(n):
             w, sh = _digit_slot(uk[k], bit, dmask, nt, tid, roomy)
-            r = _w._pad(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
+            r = _w.pad_index(rank[k] + int32((cnt[w] >> sh) & 0xFFFF))
             kbuf[r] = uk[k]
             if values is not None:
                 vbuf[r] = values[k]
         syncthreads()
         for k in range(n):
-            i = _w._pad(tid * n + k)
+            i = _w.pad_index(tid * n + k)
             uk[k] = kbuf[i]
             if values is not None:
                 values[k] = vbuf[i]
     for k in range(n):
-        keys[k] = _from_ordered(~uk[k] if descending else uk[k], keys.dtype, bits)
+        keys[k] = from_ordered(~uk[k] if descending else uk[k], keys.dtype, bits)
 
 
 @jit
@@ -451,9 +451,9 @@ def merge_sort(keys, less: constexpr = operator.lt, values=None):
     kbuf = shared.array(nt * n, keys.dtype)
     if values is not None:
         vbuf = shared.array(nt * n, values.dtype)
-        _w._merge_sort(keys, values, less, nt, _tid(bx, by, bz), 0, kbuf, vbuf, True)
+        _w.merge_sort_threads(keys, values, less, nt, thread_index(bx, by, bz), 0, kbuf, vbuf, True)
     else:
-        _w._merge_sort(keys, None, less, nt, _tid(bx, by, bz), 0, kbuf, None, True)
+        _w.merge_sort_threads(keys, None, less, nt, thread_index(bx, by, bz), 0, kbuf, None, True)
 
 
 # ------------------------------------------------------------------ run-length decode
@@ -469,7 +469,7 @@ def run_length_decode(values, lengths, out, offset=0, default=None):
     nt = bx * by * bz
     r = values.size
     m = out.size
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     OT = int64 if lengths.itemsize > 4 else int32
     starts = local.array(r, OT)
     for k in range(r):
@@ -505,7 +505,7 @@ def histogram(items, hist, init: constexpr = True):
     ``init=True`` zeroes it first.  Every thread sees the finished histogram afterwards."""
     bx, by, bz = block_dims()
     nt = bx * by * bz
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     syncthreads()
     if init:
         i = tid
@@ -522,7 +522,7 @@ def histogram(items, hist, init: constexpr = True):
 def _neighbour(x, bx: constexpr, by: constexpr, bz: constexpr, before: constexpr):
     """The previous (or next) thread's value; a thread's own value at the tile's edge."""
     nt = bx * by * bz
-    tid = _tid(bx, by, bz)
+    tid = thread_index(bx, by, bz)
     buf = shared.array(nt, type(x))
     syncthreads()
     buf[tid] = x
@@ -539,7 +539,7 @@ def adjacent_difference(items, out, op: constexpr = operator.sub):
     bx, by, bz = block_dims()
     n = items.size
     prev = _neighbour(items[n - 1], bx, by, bz, True)
-    first = _tid(bx, by, bz) == 0
+    first = thread_index(bx, by, bz) == 0
     for k in range(n - 1, 0, -1):
         out[k] = op(items[k], items[k - 1])
     out[0] = items[0] if first else op(items[0], prev)
@@ -551,7 +551,7 @@ def flag_heads(items, flags, op: constexpr = operator.ne):
     bx, by, bz = block_dims()
     n = items.size
     prev = _neighbour(items[n - 1], bx, by, bz, True)
-    first = _tid(bx, by, bz) == 0
+    first = thread_index(bx, by, bz) == 0
     for k in range(n - 1, 0, -1):
         flags[k] = op(items[k - 1], items[k])
     flags[0] = True if first else op(prev, items[0])
@@ -564,7 +564,7 @@ def flag_tails(items, flags, op: constexpr = operator.ne):
     nt = bx * by * bz
     n = items.size
     nxt = _neighbour(items[0], bx, by, bz, False)
-    last = _tid(bx, by, bz) == nt - 1
+    last = thread_index(bx, by, bz) == nt - 1
     for k in range(n - 1):
         flags[k] = op(items[k], items[k + 1])
     flags[n - 1] = True if last else op(items[n - 1], nxt)

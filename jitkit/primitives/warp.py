@@ -47,7 +47,7 @@ def sum(value):
 @jit
 def inclusive_scan(value, op: constexpr, aggregate: constexpr = False):
     """Lane i gets ``op`` over lanes 0..i; with ``aggregate=True`` returns ``(scan, warp_total)``."""
-    v = _inclusive(value, op, FULL)
+    v = inclusive_masked(value, op, FULL)
     if aggregate:
         return v, shfl_sync(FULL, v, 31)
     return v
@@ -57,9 +57,9 @@ def inclusive_scan(value, op: constexpr, aggregate: constexpr = False):
 def exclusive_scan(value, op: constexpr, init, aggregate: constexpr = False):
     """Lane 0 gets ``init``, lane i ``op`` over init and lanes 0..i-1; ``aggregate=True`` adds the
     warp's total (without ``init``)."""
-    inc = _inclusive(value, op, FULL)
+    inc = inclusive_masked(value, op, FULL)
     up = shfl_up_sync(FULL, inc, 1)
-    seed = _like(init, value)
+    seed = cast_like(init, value)
     out = seed if laneid == 0 else op(seed, up)
     if aggregate:
         return out, shfl_sync(FULL, inc, 31)
@@ -79,23 +79,23 @@ def _exchange_buf(n: constexpr, proto):
     warp's stretch of it starts).  Each exchange opens with a warp barrier, so they can share it."""
     bx, by, bz = block_dims()
     size = (bx * by * bz + 31) // 32 * 32 * n
-    return shared.array(size + (size >> 5), type(proto)), (_tid(bx, by, bz) >> 5) * (32 * n)
+    return shared.array(size + (size >> 5), type(proto)), (thread_index(bx, by, bz) >> 5) * (32 * n)
 
 
 @jit
-def _warp_exchange(items, to_striped: constexpr, lanes=32):
+def warp_exchange(items, to_striped: constexpr, lanes=32):
     """Blocked <-> striped among the warp's first ``lanes`` lanes, through this warp's stretch of
     the shared exchange buffer."""
     buf, base = _exchange_buf(items.size, items[0])
-    m = _mask(lanes)
+    m = lanes_mask(lanes)
     syncwarp(m)                        # this warp's earlier readers of buf are done
-    _transpose(items, buf, base, lanes, laneid, to_striped)
+    transpose(items, buf, base, lanes, laneid, to_striped)
     syncwarp(m)
-    _untranspose(items, buf, base, lanes, laneid, to_striped)
+    untranspose(items, buf, base, lanes, laneid, to_striped)
 
 
 @jit
-def _vectors_fit(a, wbase, n: constexpr, lanes):
+def vectors_fit(a, wbase, n: constexpr, lanes):
     """Can a whole warp move its ``32 * n`` items at ``a[wbase:]`` as lane-striped vectors (all lanes
     there, the stretch inside ``a`` and aligned)?  The same answer in every lane of the warp.  A vector
     is 16 bytes of 4- and 8-byte types and 4 items of smaller ones (``jk.vector_load`` moves 2 or 4);
@@ -109,8 +109,8 @@ def _vectors_fit(a, wbase, n: constexpr, lanes):
 
 
 @jit
-def _load_vectors(src, wbase, items, lane):
-    """The warp's blocked ``items`` from ``src[wbase : wbase + 32n]`` (where :func:`_vectors_fit`):
+def load_vectors(src, wbase, items, lane):
+    """The warp's blocked ``items`` from ``src[wbase : wbase + 32n]`` (where :func:`vectors_fit`):
     lane-striped vector loads, so that each load instruction of the warp reads 512 contiguous bytes,
     then blocked through the exchange buffer.  The streaming scan of 4-byte items runs at copy speed
     this way, 12% faster than with 4-byte striped loads (H100, 2^28 float32)."""
@@ -122,7 +122,7 @@ def _load_vectors(src, wbase, items, lane):
         for c in range(n // V):
             j = (c * 32 + lane) * V
             t = vector_load(src, wbase + j, V)
-            p = _pad(base + j)         # a vector's V slots never straddle a padding slot
+            p = pad_index(base + j)         # a vector's V slots never straddle a padding slot
             buf[p] = t[0]
             buf[p + 1] = t[1]
             if V == 4:
@@ -130,24 +130,24 @@ def _load_vectors(src, wbase, items, lane):
                 buf[p + 3] = t[3]
         syncwarp()
         for k in range(n):
-            items[k] = buf[_pad(base + lane * n + k)]
+            items[k] = buf[pad_index(base + lane * n + k)]
 
 
 @jit
-def _store_vectors(dst, wbase, items, lane):
-    """The warp's blocked ``items`` to ``dst[wbase : wbase + 32n]`` (where :func:`_vectors_fit`): the
-    inverse of :func:`_load_vectors`.  ``items`` are left as they were."""
+def store_vectors(dst, wbase, items, lane):
+    """The warp's blocked ``items`` to ``dst[wbase : wbase + 32n]`` (where :func:`vectors_fit`): the
+    inverse of :func:`load_vectors`.  ``items`` are left as they were."""
     n = items.size
     V = 2 if dst.itemsize == 8 else 4
     if not isinstance(dst[0], complex):
         buf, base = _exchange_buf(items.size, items[0])
         syncwarp()
         for k in range(n):
-            buf[_pad(base + lane * n + k)] = items[k]
+            buf[pad_index(base + lane * n + k)] = items[k]
         syncwarp()
         for c in range(n // V):
             j = (c * 32 + lane) * V
-            p = _pad(base + j)
+            p = pad_index(base + j)
             if V == 4:
                 vector_store(dst, wbase + j, (buf[p], buf[p + 1], buf[p + 2], buf[p + 3]))
             else:
@@ -162,12 +162,12 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
     memory (the kernel then compiles per block shape); ``"vectorized"`` reads each lane's run with
     16-byte (or 8-byte) loads where it is aligned, directly where not."""
     if striped or method == "direct":
-        _load_direct(src, offset, items, striped, default, 32, laneid)
+        load_direct(src, offset, items, striped, default, 32, laneid)
     elif method == "vectorized":
-        _load_vectorized(src, offset, items, default, 32, laneid)
+        load_vectorized(src, offset, items, default, 32, laneid)
     elif method == "transpose":
-        _load_direct(src, offset, items, True, default, 32, laneid)
-        _warp_exchange(items, False)
+        load_direct(src, offset, items, True, default, 32, laneid)
+        warp_exchange(items, False)
     else:
         static_assert(False, "jk.warp.load: method is 'direct', 'vectorized' or 'transpose'")
 
@@ -176,10 +176,10 @@ def load(src, offset, items, striped: constexpr = False, default=None, method: c
 def store(dst, offset, items, striped: constexpr = False, method: constexpr = "direct"):
     """Write the warp's tile ``items`` to ``dst[offset:]`` (as in :func:`load`), up to ``dst.size``."""
     if striped or method == "direct":
-        _store_direct(dst, offset, items, striped, 32, laneid)
+        store_direct(dst, offset, items, striped, 32, laneid)
     elif method == "transpose":
-        _warp_exchange(items, True)
-        _store_direct(dst, offset, items, True, 32, laneid)
+        warp_exchange(items, True)
+        store_direct(dst, offset, items, True, 32, laneid)
     else:
         static_assert(False, "jk.warp.store: method is 'direct' or 'transpose'")
 
@@ -194,13 +194,13 @@ def merge_sort(keys, less: constexpr = operator.lt, values=None):
     bx, by, bz = block_dims()
     n = keys.size
     size = (bx * by * bz + 31) // 32 * 32 * n
-    base = (_tid(bx, by, bz) >> 5) * (32 * n)
+    base = (thread_index(bx, by, bz) >> 5) * (32 * n)
     kbuf = shared.array(size, keys.dtype)
     if values is not None:
         vbuf = shared.array(size, values.dtype)
-        _merge_sort(keys, values, less, 32, laneid, base, kbuf, vbuf, False)
+        merge_sort_threads(keys, values, less, 32, laneid, base, kbuf, vbuf, False)
     else:
-        _merge_sort(keys, None, less, 32, laneid, base, kbuf, None, False)
+        merge_sort_threads(keys, None, less, 32, laneid, base, kbuf, None, False)
 
 
 @jit
@@ -225,7 +225,7 @@ def _sort_items(keys, values, less: constexpr):
 
 
 @jit
-def _merge_sort(keys, values, less: constexpr, nt: constexpr, tid, base, kbuf, vbuf, block: constexpr):
+def merge_sort_threads(keys, values, less: constexpr, nt: constexpr, tid, base, kbuf, vbuf, block: constexpr):
     """Merge sort of ``nt`` threads' blocked items through ``kbuf[base:base + nt*n]``: each thread
     sorts its own items, then runs of 1, 2, 4... threads merge pairwise, every thread producing its
     n outputs after a merge-path search (ties go to the left run: stable)."""
@@ -279,7 +279,7 @@ def _merge_sort(keys, values, less: constexpr, nt: constexpr, tid, base, kbuf, v
 
 # ------------------------------------------------------------------ building blocks for block primitives
 @jit
-def _like(x, value):
+def cast_like(x, value):
     """``x`` converted to ``value``'s type (a pair is taken as it is)."""
     if isinstance(value, Tuple):
         return x
@@ -287,7 +287,7 @@ def _like(x, value):
 
 
 @jit
-def _scratch(n: constexpr, proto):
+def scratch(n: constexpr, proto):
     """Shared memory for ``n`` values like ``proto``: an array, or two arrays for a pair.  One buffer
     per (n, type) in a kernel: a caller holds only one at a time, and opens with a barrier."""
     if isinstance(proto, Tuple):
@@ -297,7 +297,7 @@ def _scratch(n: constexpr, proto):
 
 
 @jit
-def _put(buf, i, v):
+def put_value(buf, i, v):
     if isinstance(v, Tuple):
         buf[0][i] = v[0]
         buf[1][i] = v[1]
@@ -306,7 +306,7 @@ def _put(buf, i, v):
 
 
 @jit
-def _get(buf, i):
+def get_value(buf, i):
     if isinstance(buf, Tuple):
         return buf[0][i], buf[1][i]
     return buf[i]
@@ -314,13 +314,13 @@ def _get(buf, i):
 
 
 @jit
-def _pad(i):
+def pad_index(i):
     """Index into a tile buffer with one spare slot per 32, so blocked rows hit distinct banks."""
     return i + (i >> 5)
 
 
 @jit
-def _tid(bx: constexpr, by: constexpr, bz: constexpr):
+def thread_index(bx: constexpr, by: constexpr, bz: constexpr):
     """The thread's linear index in the block (x fastest)."""
     if by == 1 and bz == 1:
         return threadIdx.x
@@ -328,25 +328,25 @@ def _tid(bx: constexpr, by: constexpr, bz: constexpr):
 
 
 @jit
-def _mask(n):
+def lanes_mask(n):
     """The lanes 0..n-1 as a shuffle mask."""
     return uint32(FULL) if n >= 32 else uint32((int64(1) << n) - 1)
 
 
 @jit
-def _transpose(items, buf, base, nt, tid, to_striped: constexpr):
+def transpose(items, buf, base, nt, tid, to_striped: constexpr):
     """Blocked <-> striped among ``nt`` threads through ``buf[base:]``: this thread's items in (the
-    caller synchronises before :func:`_untranspose` takes them out)."""
+    caller synchronises before :func:`untranspose` takes them out)."""
     n = items.size
     for k in range(n):
-        buf[_pad(base + (tid * n + k if to_striped else k * nt + tid))] = items[k]
+        buf[pad_index(base + (tid * n + k if to_striped else k * nt + tid))] = items[k]
 
 
 @jit
-def _untranspose(items, buf, base, nt, tid, to_striped: constexpr):
+def untranspose(items, buf, base, nt, tid, to_striped: constexpr):
     n = items.size
     for k in range(n):
-        items[k] = buf[_pad(base + (k * nt + tid if to_striped else tid * n + k))]
+        items[k] = buf[pad_index(base + (k * nt + tid if to_striped else tid * n + k))]
 
 
 @jit
@@ -355,7 +355,7 @@ def _tile_index(offset, k, tid, n: constexpr, nt, striped: constexpr):
 
 
 @jit
-def _load_direct(src, offset, items, striped: constexpr, default, nt, tid):
+def load_direct(src, offset, items, striped: constexpr, default, nt, tid):
     """``items`` of thread ``tid`` of ``nt`` from ``src[offset:]``, blocked or striped."""
     n = items.size
     if offset + nt * n <= src.size:    # a whole tile: no per-item checks (they cost a third)
@@ -371,7 +371,7 @@ def _load_direct(src, offset, items, striped: constexpr, default, nt, tid):
 
 
 @jit
-def _load_vectorized(src, offset, items, default, nt, tid):
+def load_vectorized(src, offset, items, default, nt, tid):
     """Blocked items with 2- or 4-wide loads where the thread's run is aligned and whole, else direct."""
     n = items.size
     w = src.itemsize
@@ -386,11 +386,11 @@ def _load_vectorized(src, offset, items, default, nt, tid):
                 items[c * V + 2] = t[2]
                 items[c * V + 3] = t[3]
     else:
-        _load_direct(src, offset, items, False, default, nt, tid)
+        load_direct(src, offset, items, False, default, nt, tid)
 
 
 @jit
-def _store_direct(dst, offset, items, striped: constexpr, nt, tid):
+def store_direct(dst, offset, items, striped: constexpr, nt, tid):
     n = items.size
     if offset + nt * n <= dst.size:
         for k in range(n):
@@ -404,7 +404,7 @@ def _store_direct(dst, offset, items, striped: constexpr, nt, tid):
 
 
 @jit
-def _inclusive(value, op: constexpr, mask):
+def inclusive_masked(value, op: constexpr, mask):
     """Kogge-Stone inclusive scan over the lanes of ``mask`` (the first n; sources are always lower lanes)."""
     lane = laneid
     v = value
@@ -416,7 +416,7 @@ def _inclusive(value, op: constexpr, mask):
 
 
 @jit
-def _reduce_to_lane0(value, op: constexpr, valid, mask):
+def reduce_to_lane0(value, op: constexpr, valid, mask):
     """``op`` over the first ``valid`` lanes in lane order, correct in lane 0 (CUB's shuffle-down tree)."""
     lane = laneid
     v = value

@@ -14,12 +14,17 @@ import math
 
 import numpy as np
 
-from . import block
-from ..lang.intrinsics import block_dims, blockIdx, constexpr, gridDim, syncthreads, threadIdx
-from ..dispatcher import jit
-from ..lang import types as T
-from . import warp as _w
-from .algorithms import _Side, _cached, _contiguous, _device_fn, _filled, _kind, _last_block, _np_dtype, _result_type, _scalar_type, _segments, _stream_int, _zeroed
+from ...dispatcher import jit
+from ...lang import types as T
+from ...lang.intrinsics import block_dims, blockIdx, constexpr, gridDim, syncthreads, threadIdx
+from ...runtime.interop import array_kind, is_contiguous, numpy_dtype, stream_handle
+from .. import block
+from .. import warp as _w
+from .ops import cached, device_fn, result_type, scalar_type
+from .side import Side, filled, zeroed
+from .tiling import last_block, segments
+
+__all__ = ["reduce", "scan"]
 
 IPT = 4        # items per thread and tile: each lane reads a run of 4 per array, a warp 128 in a row
 THREADS = 256
@@ -54,7 +59,7 @@ def _ordered(x, start, end, op: constexpr, proto, ipt: constexpr):
     which only later threads see) and takes the last run's inclusive value."""
     bx, by, bz = block_dims()
     t = threadIdx.x
-    box = _w._scratch(1, proto)
+    box = _w.scratch(1, proto)
     total = proto
     base = start
     while base < end:
@@ -64,9 +69,9 @@ def _ordered(x, start, end, op: constexpr, proto, ipt: constexpr):
             mine = _run(x, lo, end, op, proto, ipt)
         inc = block.inclusive_scan(mine, op)          # opens with a barrier: the last tile's box was read
         if t == min(bx, (end - base + ipt - 1) // ipt) - 1:
-            _w._put(box, 0, inc)
+            _w.put_value(box, 0, inc)
         syncthreads()
-        part = _w._get(box, 0)
+        part = _w.get_value(box, 0)
         total = part if base == start else op(total, part)
         base += bx * ipt
     return total
@@ -81,16 +86,16 @@ def _reduce_pairs(x, out, partials, counter, seg, init, proto, op: constexpr, ha
     total = _ordered(x, start, min(start + seg, x[0].size), op, proto, ipt)
     if finish:
         if gridDim.x > 1:
-            if not _last_block(partials, counter, total):
+            if not last_block(partials, counter, total):
                 return
             total = _ordered(partials, 0, gridDim.x, op, proto, ipt)
         if has_init:
             total = op(_as(init, proto), total)
         if threadIdx.x == 0:
-            _w._put(out, 0, total)
+            _w.put_value(out, 0, total)
             counter[0] = 0
     elif threadIdx.x == 0:
-        _w._put(out, blockIdx.x, total)
+        _w.put_value(out, blockIdx.x, total)
 
 
 @jit
@@ -129,9 +134,9 @@ def _scan_pairs(x, out, seg, seeds, init, proto, op: constexpr, has_init: conste
                 if inclusive:
                     acc = op(acc, v) if has else _as(v, proto)
                     has = True
-                    _w._put(out, i, acc)
+                    _w.put_value(out, i, acc)
                 else:                                  # exclusive scans always have init
-                    _w._put(out, i, acc)
+                    _w.put_value(out, i, acc)
                     acc = op(acc, v)
         carry = op(carry, agg) if seeded else agg      # the last tile's aggregate may hold placeholders:
         seeded = True                                  # unused
@@ -145,7 +150,7 @@ def _pair_op(op):
         def pair_op(a, b):
             return _as(op(a, b), a)
         return pair_op
-    return _cached(("pair op", op), make)
+    return cached(("pair op", op), make)
 
 
 def _reduce_kernel(op, has_init: bool, finish: bool):
@@ -154,7 +159,7 @@ def _reduce_kernel(op, has_init: bool, finish: bool):
         def reduce_pairs(x, out, partials, counter, seg, init, proto):
             _reduce_pairs(x, out, partials, counter, seg, init, proto, op, has_init, finish, IPT)
         return reduce_pairs
-    return _cached(("pair reduce", op, has_init, finish), make)
+    return cached(("pair reduce", op, has_init, finish), make)
 
 
 def _scan_kernel(op, has_init: bool, inclusive: bool):
@@ -163,7 +168,7 @@ def _scan_kernel(op, has_init: bool, inclusive: bool):
         def scan_pairs(x, out, seg, seeds, init, proto):
             _scan_pairs(x, out, seg, seeds, init, proto, op, has_init, inclusive, IPT)
         return scan_pairs
-    return _cached(("pair scan", op, has_init, inclusive), make)
+    return cached(("pair scan", op, has_init, inclusive), make)
 
 
 # ------------------------------------------------------------------ host side
@@ -172,25 +177,25 @@ def _split(x, stream, what: str):
     if len(x) != 2:
         raise ValueError(f"{what} takes an array or a pair (2-tuple) of arrays, got a {len(x)}-tuple")
     a, b = x
-    ka, kb = _kind(a), _kind(b)
+    ka, kb = array_kind(a), array_kind(b)
     if ka != kb:
         raise TypeError(f"{what}: both arrays of a pair must be of one kind, got {ka} and {kb}")
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{what}: the arrays of a pair must have one shape, got {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
-    return (a, b), _Side(a, stream), tuple(a.shape)
+    return (a, b), Side(a, stream), tuple(a.shape)
 
 
 def _types(op, x, init, what: str):
     """The accumulator's two dtypes: those of ``op(init or x[i], x[i])``."""
-    elem = T.Tuple(tuple(T.scalar_from_dtype(_np_dtype(a)) for a in x))
+    elem = T.Tuple(tuple(T.scalar_from_dtype(numpy_dtype(a)) for a in x))
     if init is not None:
         if not isinstance(init, tuple) or len(init) != 2:
             raise TypeError(f"{what}: init= of a pair reduction or scan is a pair, got {init!r}")
-        first = T.Tuple(tuple(_scalar_type(v) for v in init))
+        first = T.Tuple(tuple(scalar_type(v) for v in init))
     else:
         first = elem
-    acc = _result_type(op, first, elem)
+    acc = result_type(op, first, elem)
     if not (isinstance(acc, T.Tuple) and len(acc.types) == 2 and all(isinstance(t, T.Scalar) for t in acc.types)):
         raise TypeError(f"{what}: op({first}, {elem}) gives {acc}; over a pair of arrays it must give a pair "
                         "of scalars")
@@ -208,9 +213,9 @@ def _outs(out, side, n: int, dts, what: str):
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError(f"{what}: out= of a pair is a pair of arrays")
     for o, dt in zip(out, dts):
-        if np.dtype(_np_dtype(o)) != dt or math.prod(o.shape) != n:
-            raise ValueError(f"{what}: out= must hold {n} items of {dt}, got {tuple(o.shape)} of {_np_dtype(o)}")
-        if side.kind != "numpy" and not _contiguous(o):
+        if np.dtype(numpy_dtype(o)) != dt or math.prod(o.shape) != n:
+            raise ValueError(f"{what}: out= must hold {n} items of {dt}, got {tuple(o.shape)} of {numpy_dtype(o)}")
+        if side.kind != "numpy" and not is_contiguous(o):
             raise ValueError(f"{what}: out= must be contiguous arrays")
     return None if side.kind == "numpy" else tuple(o.reshape(-1) for o in out)
 
@@ -218,7 +223,7 @@ def _outs(out, side, n: int, dts, what: str):
 def reduce(x, op, init=None, out=None, stream=None):
     """``op`` over the pairs ``(x[0][i], x[1][i])`` in index order (see :func:`jitkit.reduce`)."""
     what = "jk.reduce"
-    raw = _device_fn(op, "op")
+    raw = device_fn(op, "op")
     opf = _pair_op(raw)
     x, side, shape = _split(x, stream, what)
     dts = _types(raw, x, init, what)
@@ -227,15 +232,15 @@ def reduce(x, op, init=None, out=None, stream=None):
     if n == 0:
         if init is None:
             raise ValueError(f"{what} of empty arrays needs init= (a pair op has no identity)")
-        res = tuple(_filled(side, 1, dt, v, o) for dt, v, o in zip(dts, _pair(dts, init), outs or (None, None)))
+        res = tuple(filled(side, 1, dt, v, o) for dt, v, o in zip(dts, _pair(dts, init), outs or (None, None)))
     else:
-        seg, blocks = _segments(side, n, THREADS * IPT)
+        seg, blocks = segments(side, n, THREADS * IPT)
         res = outs or tuple(side.empty(1, dt) for dt in dts)
         partials = tuple(side.empty(blocks, dt) for dt in dts)
         side.launch(_reduce_kernel(opf, init is not None, True), blocks, THREADS, tuple(side.flat(a) for a in x),
-                    res, partials, _zeroed(side, 1, np.int32), seg, _pair(dts, init or (0, 0)), _pair(dts))
+                    res, partials, zeroed(side, 1, np.int32), seg, _pair(dts, init or (0, 0)), _pair(dts))
     if side.kind == "numpy":
-        host = tuple((r if isinstance(r, np.ndarray) else r.to_host(_stream_int(side.stream)))[0] for r in res)
+        host = tuple((r if isinstance(r, np.ndarray) else r.to_host(stream_handle(side.stream)))[0] for r in res)
         if out is None:
             return host
         for o, v in zip(out, host):
@@ -247,7 +252,7 @@ def reduce(x, op, init=None, out=None, stream=None):
 def scan(x, op, inclusive=True, init=None, out=None, stream=None):
     """The running ``op`` over the pairs ``(x[0][i], x[1][i])`` (see :func:`jitkit.scan`)."""
     what = "jk.scan"
-    raw = _device_fn(op, "op")
+    raw = device_fn(op, "op")
     opf = _pair_op(raw)
     x, side, shape = _split(x, stream, what)
     if init is None and not inclusive:
@@ -258,7 +263,7 @@ def scan(x, op, inclusive=True, init=None, out=None, stream=None):
     res = outs or tuple(side.empty(n, dt) for dt in dts)
     if n:
         flat = tuple(side.flat(a) for a in x)
-        seg, blocks = _segments(side, n, THREADS * IPT)
+        seg, blocks = segments(side, n, THREADS * IPT)
         has_init = init is not None
         init_v, proto = _pair(dts, init or (0, 0)), _pair(dts)
         seeds = res
