@@ -46,13 +46,13 @@ def _check_options(options: dict) -> dict:
         raise ValueError(f"jit option max_registers must be an int from 16 to 255, got {regs!r}")
     return options
 
-MAX_FAST_BINDERS = 8      # per kernel: signatures kept on the fast path, most recent first
+MAX_FAST_BINDERS = 8      # per kernel: binders (signature x argument classes) tried first, most recent first
 
 
 class Launcher:
     """``kernel[grid, block, stream, shared_bytes]``: call it with the kernel's arguments."""
 
-    __slots__ = ("dispatcher", "grid", "block", "stream", "shared")
+    __slots__ = ("dispatcher", "grid", "block", "stream", "shared", "dims")
 
     def __init__(self, dispatcher, grid, block, stream, shared):
         self.dispatcher = dispatcher
@@ -60,6 +60,7 @@ class Launcher:
         self.block = block
         self.stream = stream
         self.shared = shared
+        self.dims = (*grid, *block, shared, stream)    # what the launch site passes to the driver
 
     def __call__(self, *args):
         d = self.dispatcher
@@ -180,12 +181,11 @@ class Dispatcher:
             loaded.run(cfg, bound)
         finally:
             bound.free()
-        if not loaded.fast_tried and not staged:
-            loaded.fast_tried = True
-            loaded.fast = launch.fast_binder(args, loaded, self._per_block)
-            if loaded.fast is not None:
+        if not staged:      # this signature and these argument classes: their binder first next time
+            fast = launch.binder_for(args, loaded, self._per_block)
+            if fast is not None:
                 with self._lock:
-                    self._fast = (loaded.fast,) + self._fast[:MAX_FAST_BINDERS - 1]
+                    self._fast = (fast,) + tuple(f for f in self._fast if f is not fast)[:MAX_FAST_BINDERS - 1]
 
     def prepare(self, cfg: Launcher, args: tuple):
         """A :class:`jitkit.runtime.launch.Prepared` launch of ``args`` (device arrays and scalars) with
@@ -199,8 +199,10 @@ class Dispatcher:
             bound.free()
             return None
         loaded = self._loaded_for(bound.types, cfg.block)
-        if loaded.cooperative or loaded.error_ptr is not None or cfg.shared > loaded.dyn_ok:
+        if loaded.cooperative or loaded.error_ptr is not None:
             return None
+        if cfg.shared > loaded.dyn_ok:      # opt in now, as the general path would at its first launch
+            loaded.allow_shared(cfg.shared)
         return launch.Prepared(loaded, cfg, bound.values)
 
     def _loaded_for(self, tys: tuple, block: tuple) -> launch.LoadedKernel:

@@ -190,7 +190,7 @@ class LoadedKernel:
     mode's error record and its check sites."""
 
     __slots__ = ("name", "device", "module", "function", "params", "argtypes", "written", "cooperative", "block",
-                 "sites", "error_ptr", "dyn_ok", "fast", "fast_tried", "launch", "_attrs", "_coop_limits", "_drv")
+                 "sites", "error_ptr", "dyn_ok", "binders", "fast_ok", "launch", "_attrs", "_coop_limits", "_drv")
 
     def __init__(self, cubin: bytes, symbol: str, name: str, argtypes: tuple, *, written=frozenset(),
                  cooperative=False, block=None, sites=(), error_symbol=None):
@@ -209,8 +209,8 @@ class LoadedKernel:
         self._drv = driver.api()
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
         self.error_ptr = self.module.global_ptr(error_symbol) if sites else None
-        self.fast = None                               # the generated binder of this signature, once made
-        self.fast_tried = cooperative or bool(sites)   # these always take the general path
+        self.binders: dict = {}                        # argument classes -> generated fast binder (or None)
+        self.fast_ok = not (cooperative or sites)      # cooperative and debug kernels take the general path
         self.launch = self._cooperative_launch if cooperative else self._site()
 
     @property
@@ -221,34 +221,36 @@ class LoadedKernel:
 
     # the launch site ------------------------------------------------
     #
-    # ``launch(grid, block, shared, stream, addr)`` launches with the parameters at ``addr`` (a
-    # ``void*[]``); a launch the driver refuses raises naming the kernel (and the limit it broke, where
-    # one did).  For ordinary kernels it is the closure ``_site`` makes (every name it needs bound
-    # once: this is the hot path); cooperative kernels first check that the grid can be resident.
+    # ``launch(dims, addr)`` launches with the parameters at ``addr`` (a ``void*[]``); ``dims`` is a
+    # launch configuration's ``(grid x, y, z, block x, y, z, shared bytes, stream)`` (``cfg.dims``).
+    # A launch the driver refuses raises naming the kernel (and the limit it broke, where one did).
+    # For ordinary kernels it is the closure ``_site`` makes (every name it needs bound once: this is
+    # the hot path); cooperative kernels first check that the grid can be resident.
     def _site(self):
         call, function, name, last, failed = self._drv.cuLaunchKernel, self.function, self.name, driver.last_kernel, \
             self.failed
 
-        def launch(grid, block, shared, stream, addr):
-            res = call(function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, addr, 0)
+        def launch(dims, addr):
+            res = call(function, *dims, addr, 0)
             last[0] = name
             if res[0]:
-                failed(res[0], grid, block)
+                failed(res[0], dims)
         return launch
 
-    def _cooperative_launch(self, grid, block, shared, stream, addr):
-        limit = self.max_cooperative_blocks(block, shared)
+    def _cooperative_launch(self, dims, addr):
+        grid, block = dims[0:3], dims[3:6]
+        limit = self.max_cooperative_blocks(block, dims[6])
         if grid[0] * grid[1] * grid[2] > limit:
             raise LaunchError(f"kernel {self.name} uses jk.grid_sync(), so all its blocks must be resident at "
                               f"once: grid {grid} has {grid[0] * grid[1] * grid[2]} blocks, at most {limit} fit "
                               f"with block {block} on this device")
-        res = self._drv.cuLaunchCooperativeKernel(self.function, grid[0], grid[1], grid[2], block[0], block[1],
-                                                  block[2], shared, stream, addr)
+        res = self._drv.cuLaunchCooperativeKernel(self.function, *dims, addr)
         driver.last_kernel[0] = self.name
         if res[0]:
-            self.failed(res[0], grid, block)
+            self.failed(res[0], dims)
 
-    def failed(self, err, grid, block):
+    def failed(self, err, dims):
+        grid, block = dims[0:3], dims[3:6]
         limits = self.device.limits
         nthreads = block[0] * block[1] * block[2]
         if nthreads > limits["max_threads_per_block"] or any(b > m for b, m in zip(block, limits["max_block"])):
@@ -260,7 +262,7 @@ class LoadedKernel:
 
     def run(self, cfg, bound: Bound) -> None:
         """The general path's launch of ``bound`` arguments with launch configuration ``cfg`` (grid,
-        block, shared, stream): writable check of staged arrays, shared-memory opt-in, packing, the
+        block, shared, stream and their ``dims``): writable check of staged arrays, shared-memory opt-in, packing, the
         launch, the debug error record, copies back to NumPy arrays."""
         staged = bound.staged
         if staged:
@@ -269,7 +271,7 @@ class LoadedKernel:
                     raise read_only_error(s.index, self.name)
         if cfg.shared > self.dyn_ok:
             self.allow_shared(cfg.shared)
-        self.launch(cfg.grid, cfg.block, cfg.shared, cfg.stream, self.params.pack(bound.values))
+        self.launch(cfg.dims, self.params.pack(bound.values))
         if self.error_ptr is not None:
             self.check_errors(cfg.stream)
         if staged:
@@ -344,8 +346,7 @@ class Prepared:
         self._codes[k].pack_into(self._pb.buf, 8 * k, value)
 
     def __call__(self) -> None:
-        cfg = self.cfg
-        self.loaded.launch(cfg.grid, cfg.block, cfg.shared, cfg.stream, self._pb.addr)
+        self.loaded.launch(self.cfg.dims, self._pb.addr)
 
 
 # ---------------------------------------------------------------- per-signature fast binders
@@ -436,6 +437,22 @@ def _fast_kind(a):
     return None
 
 
+MAX_BINDERS = 16      # per loaded signature: argument-class combinations remembered
+
+
+def binder_for(args: tuple, loaded: LoadedKernel, per_block: bool):
+    """The fast binder for these arguments' classes on ``loaded`` (made on first need, remembered;
+    None where they cannot take a fast path): called after a general-path launch of ``args``."""
+    classes = tuple(map(type, args))
+    binders = loaded.binders
+    if classes in binders:
+        return binders[classes]
+    if len(binders) >= MAX_BINDERS:
+        binders.clear()
+    fast = binders[classes] = fast_binder(args, loaded, per_block) if loaded.fast_ok else None
+    return fast
+
+
 def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
     """A function ``fast(cfg, args) -> bool`` that launches ``loaded`` with ``args`` when they have the
     classes and types of these ``args`` (and ``cfg`` the device, block shape and shared bytes it
@@ -466,7 +483,7 @@ def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
     src += [f"    {ln}" for ln in body]
     src += ["    pb = getattr(TLS, 'pb', None) or new_buffer()",
             f"    pack(pb.buf, 0{''.join(', ' + v for v in values)})",
-            "    site(cfg.grid, cfg.block, cfg.shared, cfg.stream, pb.addr)",
+            "    site(cfg.dims, pb.addr)",
             "    return True"]
     code = "\n".join(src)
     exec(compile(code, f"<jitkit fast binder {loaded.name}{argtypes}>", "exec"), env)

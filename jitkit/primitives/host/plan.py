@@ -86,7 +86,7 @@ class Replay:
     recorded values, and the replay keeps them alive.
 
     :attr:`prepared` is False where the launches cannot be prepared (the simulator, host arrays,
-    debug checks, dynamic shared memory past 48 KiB, other kinds of array than CuPy and PyTorch, n-d
+    debug checks, cooperative kernels, other kinds of array than CuPy and PyTorch, n-d
     input): ``run`` then always gives None.  Use one replay from any number of threads: calls take its lock."""
 
     def __init__(self, steps: list, x, result, new, ring: int = 0, zero=None, tiles=None, stream=None):

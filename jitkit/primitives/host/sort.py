@@ -261,8 +261,8 @@ class SortPlan(Plan):
     For 1-d contiguous CuPy arrays and CUDA PyTorch tensors, holds the radix sort's scratch (its
     digit state and second key buffer) and a :class:`~.plan.Replay` of its launches (a digit count,
     then one per 8-bit digit): a call makes its result, zeroes the state and launches.  (An argsort
-    of 8-byte keys takes over 48 KiB of dynamic shared memory a block, which prepared launches do
-    not: it runs the general path.)  Arrays it was not made for: see :class:`~.plan.Plan`.  The
+    of 8-byte keys takes over 48 KiB of dynamic shared memory a block: preparing its launches opts
+    in, as a first general launch would.)  Arrays it was not made for: see :class:`~.plan.Plan`.  The
     temporaries serve one stream at a time."""
 
     verb = "sorts"
