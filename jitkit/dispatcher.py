@@ -86,7 +86,7 @@ class Dispatcher:
         print(saxpy.inspect_ptx(saxpy.signatures[0]))
     """
 
-    _jitkit_dispatcher = True
+    jitkit_kernel = True      # the mark lang.intrinsics.is_kernel reads
 
     def __init__(self, pyfunc, options: dict):
         options = _check_options(dict(options))
@@ -101,8 +101,8 @@ class Dispatcher:
         self._nparams = pyfunc.__code__.co_argcount
         names = pyfunc.__code__.co_varnames[:self._nparams]
         self._constexpr = frozenset(names.index(n) for n in constexpr_params(pyfunc))
-        self._results: dict = {}    # (argtypes, arch) -> CompileResult
-        self._loaded: dict = {}     # argtypes (+ block) -> runtime.launch.LoadedKernel on the current device
+        self._results: dict = {}    # (argtypes, arch, block) -> CompileResult
+        self._loaded: dict = {}     # argtypes (+ block) -> runtime.launch.LoadedKernel, on the device last loaded on
         self._configs: dict = {}
         self._fast: tuple = ()      # fast binders of the signatures seen, most recent first (runtime.launch)
         self._sim_funcs: dict = {}  # argtypes (+ block) -> typed function, for the simulator
@@ -182,7 +182,7 @@ class Dispatcher:
         finally:
             bound.free()
         if not staged:      # this signature and these argument classes: their binder first next time
-            fast = launch.binder_for(args, loaded, self._per_block)
+            fast = launch.binder_for(args, loaded)
             if fast is not None:
                 with self._lock:
                     self._fast = (fast,) + tuple(f for f in self._fast if f is not fast)[:MAX_FAST_BINDERS - 1]
@@ -199,7 +199,7 @@ class Dispatcher:
             bound.free()
             return None
         loaded = self._loaded_for(bound.types, cfg.block)
-        if loaded.cooperative or loaded.error_ptr is not None:
+        if loaded.general_only:
             return None
         if cfg.shared > loaded.dyn_ok:      # opt in now, as the general path would at its first launch
             loaded.allow_shared(cfg.shared)

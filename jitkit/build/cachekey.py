@@ -16,6 +16,8 @@ import types as pytypes
 
 import numpy as np
 
+from ..lang.intrinsics import is_kernel
+
 _PY = f"py{sys.version_info[0]}.{sys.version_info[1]}"
 
 
@@ -46,7 +48,7 @@ def _value(h, v, names: set, seen: set) -> None:
         for x in v:
             _value(h, x, names, seen)
         h.update(b")")
-    elif getattr(type(v), "_jitkit_dispatcher", False):
+    elif is_kernel(v):
         h.update(function_key(v.py_func, seen).encode())
     elif isinstance(v, pytypes.ModuleType):
         h.update(f"module:{v.__name__}[".encode())

@@ -205,6 +205,11 @@ constexpr = _ConstexprMarker()
 __all__ += ["constexpr"]
 
 
+def is_kernel(obj) -> bool:
+    """True for a ``@jk.jit`` function (a dispatcher: its class carries the ``jitkit_kernel`` mark)."""
+    return getattr(type(obj), "jitkit_kernel", False) is True
+
+
 def constexpr_params(pyfunc) -> tuple:
     """Names of ``pyfunc``'s parameters annotated ``jk.constexpr`` (also as a string annotation)."""
     ann = getattr(pyfunc, "__annotations__", None) or {}

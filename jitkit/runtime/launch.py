@@ -10,9 +10,9 @@ launch, a plan replaying its launches), goes through the pieces here:
   per-signature ``struct``).
 - :meth:`LoadedKernel.launch` is the one launch site: the cooperative-residency check, the driver
   call, and the fault attribution (a failing launch raises naming the kernel).
-- :func:`fast_binder` generates, per signature, a binder that recognises the same argument
-  classes again by identity tests and packs them straight into a thread's buffer; a kernel keeps
-  several (one per signature seen), so alternating signatures stay on the fast path.
+- :func:`fast_binder` generates, per signature and argument classes, a binder that recognises the
+  same classes again by identity tests and packs them straight into a thread's buffer; a kernel
+  tries its most recently used ones first, so alternating signatures stay on the fast path.
 - :class:`Prepared` is one launch with its parameters packed once: a plan rewrites the slots that
   vary (pointers, indices) and launches.
 
@@ -190,7 +190,7 @@ class LoadedKernel:
     mode's error record and its check sites."""
 
     __slots__ = ("name", "device", "module", "function", "params", "argtypes", "written", "cooperative", "block",
-                 "sites", "error_ptr", "dyn_ok", "binders", "fast_ok", "launch", "_attrs", "_coop_limits", "_drv")
+                 "sites", "error_ptr", "dyn_ok", "binders", "launch", "_attrs", "_coop_limits", "_drv")
 
     def __init__(self, cubin: bytes, symbol: str, name: str, argtypes: tuple, *, written=frozenset(),
                  cooperative=False, block=None, sites=(), error_symbol=None):
@@ -210,8 +210,13 @@ class LoadedKernel:
         self.dyn_ok = 48 * 1024 - self.attributes["shared_bytes"]   # dynamic shared bytes allowed without opt-in
         self.error_ptr = self.module.global_ptr(error_symbol) if sites else None
         self.binders: dict = {}                        # argument classes -> generated fast binder (or None)
-        self.fast_ok = not (cooperative or sites)      # cooperative and debug kernels take the general path
         self.launch = self._cooperative_launch if cooperative else self._site()
+
+    @property
+    def general_only(self) -> bool:
+        """Cooperative kernels (residency check) and debug kernels (error record read after each
+        launch) always take the general path: no fast binder, no prepared launch."""
+        return self.cooperative or self.error_ptr is not None
 
     @property
     def attributes(self) -> dict:
@@ -227,14 +232,14 @@ class LoadedKernel:
     # For ordinary kernels it is the closure ``_site`` makes (every name it needs bound once: this is
     # the hot path); cooperative kernels first check that the grid can be resident.
     def _site(self):
-        call, function, name, last, failed = self._drv.cuLaunchKernel, self.function, self.name, driver.last_kernel, \
-            self.failed
+        call, function, name, device, last = self._drv.cuLaunchKernel, self.function, self.name, self.device, \
+            driver.last_kernel
 
         def launch(dims, addr):
             res = call(function, *dims, addr, 0)
             last[0] = name
             if res[0]:
-                failed(res[0], dims)
+                _launch_failed(res[0], dims, device, name)
         return launch
 
     def _cooperative_launch(self, dims, addr):
@@ -247,18 +252,7 @@ class LoadedKernel:
         res = self._drv.cuLaunchCooperativeKernel(self.function, *dims, addr)
         driver.last_kernel[0] = self.name
         if res[0]:
-            self.failed(res[0], dims)
-
-    def failed(self, err, dims):
-        grid, block = dims[0:3], dims[3:6]
-        limits = self.device.limits
-        nthreads = block[0] * block[1] * block[2]
-        if nthreads > limits["max_threads_per_block"] or any(b > m for b, m in zip(block, limits["max_block"])):
-            raise LaunchError(f"block {block} exceeds the device limit ({limits['max_block']}, at most "
-                              f"{limits['max_threads_per_block']} threads) for kernel {self.name}")
-        if any(g > m for g, m in zip(grid, limits["max_grid"])):
-            raise LaunchError(f"grid {grid} exceeds the device limit {limits['max_grid']} for kernel {self.name}")
-        driver.raise_error(err, "cuLaunchKernel", self.name)
+            _launch_failed(res[0], dims, self.device, self.name)
 
     def run(self, cfg, bound: Bound) -> None:
         """The general path's launch of ``bound`` arguments with launch configuration ``cfg`` (grid,
@@ -319,6 +313,19 @@ class LoadedKernel:
         if kind == "index":
             raise IndexError(f"index {rec[2]} is out of bounds for axis {rec[4]} with size {rec[3]} {where}")
         raise AssertionError(f"{message or 'assertion failed'} {where}")
+
+
+def _launch_failed(err, dims, device, kernel: str):
+    """A refused launch as an error naming the kernel, and the limit it broke where one did."""
+    grid, block = dims[0:3], dims[3:6]
+    limits = device.limits
+    nthreads = block[0] * block[1] * block[2]
+    if nthreads > limits["max_threads_per_block"] or any(b > m for b, m in zip(block, limits["max_block"])):
+        raise LaunchError(f"block {block} exceeds the device limit ({limits['max_block']}, at most "
+                          f"{limits['max_threads_per_block']} threads) for kernel {kernel}")
+    if any(g > m for g, m in zip(grid, limits["max_grid"])):
+        raise LaunchError(f"grid {grid} exceeds the device limit {limits['max_grid']} for kernel {kernel}")
+    driver.raise_error(err, "cuLaunchKernel", kernel)
 
 
 def read_only_error(index: int, kernel: str) -> LaunchError:
@@ -440,7 +447,7 @@ def _fast_kind(a):
 MAX_BINDERS = 16      # per loaded signature: argument-class combinations remembered
 
 
-def binder_for(args: tuple, loaded: LoadedKernel, per_block: bool):
+def binder_for(args: tuple, loaded: LoadedKernel):
     """The fast binder for these arguments' classes on ``loaded`` (made on first need, remembered;
     None where they cannot take a fast path): called after a general-path launch of ``args``."""
     classes = tuple(map(type, args))
@@ -449,11 +456,11 @@ def binder_for(args: tuple, loaded: LoadedKernel, per_block: bool):
         return binders[classes]
     if len(binders) >= MAX_BINDERS:
         binders.clear()
-    fast = binders[classes] = fast_binder(args, loaded, per_block) if loaded.fast_ok else None
+    fast = binders[classes] = None if loaded.general_only else fast_binder(args, loaded)
     return fast
 
 
-def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
+def fast_binder(args: tuple, loaded: LoadedKernel):
     """A function ``fast(cfg, args) -> bool`` that launches ``loaded`` with ``args`` when they have the
     classes and types of these ``args`` (and ``cfg`` the device, block shape and shared bytes it
     can take), else returns False; None where these arguments cannot take a fast path."""
@@ -473,7 +480,7 @@ def fast_binder(args: tuple, loaded: LoadedKernel, per_block: bool):
         body += kind(i, a, ty, env, checks, values)
     n = len(args)
     names = ", ".join(f"a{i}" for i in range(n))
-    config = ["cfg.shared > L.dyn_ok", "thread_device() is not DEV"] + (["cfg.block != BLOCK"] if per_block else [])
+    config = ["cfg.shared > L.dyn_ok", "thread_device() is not DEV"] + (["cfg.block != BLOCK"] if loaded.block is not None else [])
     src = ["def fast(cfg, args):",
            f"    if len(args) != {n} or {' or '.join(config)}: return False"]
     if n:

@@ -26,7 +26,7 @@ __all__ = ["CallTyping", "is_dispatcher"]
 
 
 def is_dispatcher(obj) -> bool:
-    return getattr(type(obj), "_jitkit_dispatcher", False)
+    return I.is_kernel(obj)
 
 
 class CallTyping:

@@ -16,8 +16,9 @@ stream object jitkit kernels take); NumPy results are synchronised, device resul
 
 A plan (``jk.plan_reduce(x, op)``, ``plan_scan``, ``plan_sort``, ``plan_argsort``) holds its
 temporary device memory and its launches prepared for repeated calls on arrays of the same kind,
-dtype and size: the least host time per call.  Repeated one-shot calls on 1-d CuPy arrays replay
-the same plans, cached (:mod:`.plan`).
+dtype and size: the least host time per call.  Repeated one-shot reduce, scan and keys-only sort
+calls on 1-d contiguous CuPy arrays (reduce: PyTorch tensors too) replay the same plans, cached
+(:mod:`.plan`).
 
 The public names are gathered in :mod:`jitkit.primitives.algorithms` and
 :mod:`jitkit.primitives.sort` (and on ``jitkit`` itself); this package re-exports nothing, so

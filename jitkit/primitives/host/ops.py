@@ -12,6 +12,7 @@ import operator
 import numpy as np
 
 from ...dispatcher import jit
+from ...lang.intrinsics import is_kernel
 from ...lang import types as T
 from ...lang.intrinsics import constexpr
 from ...runtime import interop
@@ -43,7 +44,7 @@ def device_fn(fn, what: str):
     """``fn`` as something a kernel can call: @jit functions and well-known operators as they are,
     other Python functions (lambdas included) compiled with @jit -- once per code object, so a lambda
     written inline in a loop does not compile again."""
-    if fn in IDENTITY or getattr(type(fn), "_jitkit_dispatcher", False) or fn in (abs, round):
+    if fn in IDENTITY or is_kernel(fn) or fn in (abs, round):
         return fn
     if callable(fn) and hasattr(fn, "__code__"):
         if fn.__closure__:

@@ -105,24 +105,15 @@ def argsort(keys, descending=False, less=None, axis=-1, stream=None):
     """The int64 indices that sort ``keys``, stably: ``keys[argsort(keys)]`` is sorted (with
     ``jk.sort``'s order of -0.0 and NaN, or by the comparator ``less``).  n-d keys: indices along
     ``axis`` (``np.argsort``'s, as ``np.take_along_axis`` takes them); ``axis=None``: into the
-    flattened keys.  A repeated call on 1-d CuPy arrays of one dtype and size replays a cached
-    :func:`plan_argsort` plan.
+    flattened keys.  For repeated argsorts of one kind of array, :func:`plan_argsort` keeps the
+    scratch and replays the launches (a one-shot call keeps nothing: its scratch is the size of
+    the keys and their indices twice over).
 
     Example::
 
         order = jk.argsort(x)
         ranking = jk.argsort(scores, descending=True)"""
-    hot = less is None and axis == -1 and stream is None
-    if hot and type(keys) in HOT_TYPES:
-        plan = PLANS.get(("argsort", type(keys), keys.dtype, keys.shape, descending, config.target()))
-        if plan is not None:
-            r = plan.run(keys)
-            if r is not None:
-                return r
-    r = _argsort(keys, descending, less, axis, stream)
-    if hot:
-        _keep_plan(ArgsortPlan, "argsort", keys, descending)
-    return r
+    return _argsort(keys, descending, less, axis, stream)
 
 
 def _argsort(keys, descending, less, axis, stream):
