@@ -52,7 +52,7 @@ def main():
     ok = real
     try:
         loaded.launch = lambda *a: None                 # the driver call stubbed out: jitkit's own host time
-        stub = launch.fast_binder((x, x, x), loaded, False)
+        stub = launch.fast_binder((x, x, x), loaded)
         print(f"binder, no driver  {us(lambda: stub(L, (x, x, x))):6.2f} us  (jitkit's own host time per launch)")
     finally:
         loaded.launch = ok
