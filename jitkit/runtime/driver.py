@@ -21,6 +21,7 @@ class NoGPUError(JitkitError, RuntimeError):
 
 
 _tls = threading.local()
+thread_state = _tls      # public for hot paths: ``getattr(thread_state, "device", None)`` is thread_device()
 _state_lock = threading.Lock()
 _devices: dict = {}
 last_kernel = [None]   # name of the most recently launched kernel, for asynchronous errors

@@ -367,40 +367,41 @@ class Prepared:
 # scalars, constexpr values; NumPy host arrays, tuples and other array objects take the general path.
 
 def _layout_check(i, n, isz, layout) -> str:
-    if n == 1 and layout == "C":  # contiguous 1-d, inline: stride is the itemsize unless 0 or 1 element
-        return f"if len(sh{i}) != 1 or (st{i}[0] != {isz} and sh{i}[0] > 1): return False"
     return f"if len(sh{i}) != {n} or layout_of(sh{i}, st{i}, {isz}) != {layout!r}: return False"
 
 
-def _cupy_array(i, a, ty, env, checks, values):
-    env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
-    checks.append(f"type(a{i}) is K{i} and a{i}.dtype is D{i}")
-    n, isz = ty.ndim, ty.dtype.itemsize
-    if n == 1 and ty.layout == "C":   # the common case on the fewest attribute reads: ndim, size, strides
-        values += [f"a{i}.data.ptr", f"n{i}"]
-        return [f"n{i} = a{i}.size",
-                f"if a{i}.ndim != 1 or (a{i}.strides[0] != {isz} and n{i} > 1): return False"]
-    lines = [f"sh{i} = a{i}.shape", f"st{i} = a{i}.strides", _layout_check(i, n, isz, ty.layout)]
-    values += [f"a{i}.data.ptr"] + [f"sh{i}[{d}]" for d in range(n)]
-    if ty.layout == "A":
-        values += [f"st{i}[{d}]" for d in range(n)]
-    return lines
+# how each kind of device array's fields are read: the class/dtype test, the data pointer, shape
+# and byte strides, and for the common 1-d contiguous case the rank, item count and the one stride
+# (in ``unit``s: bytes for CuPy, items for PyTorch)
+_READS = {
+    "cupy": {"check": "", "ptr": "a{i}.data.ptr", "shape": "a{i}.shape", "strides": "a{i}.strides",
+             "ndim": "a{i}.ndim", "size": "a{i}.size", "stride0": "a{i}.strides[0]", "unit": "{isz}"},
+    "torch": {"check": " and a{i}.is_cuda", "ptr": "a{i}.data_ptr()", "shape": "tuple(a{i}.shape)",
+              "strides": "tuple(s * {isz} for s in a{i}.stride())", "ndim": "a{i}.dim()", "size": "a{i}.numel()",
+              "stride0": "a{i}.stride(0)", "unit": "1"},
+}
 
 
-def _torch_tensor(i, a, ty, env, checks, values):
-    env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
-    checks.append(f"type(a{i}) is K{i} and a{i}.dtype is D{i} and a{i}.is_cuda")
-    n, isz = ty.ndim, ty.dtype.itemsize
-    if n == 1 and ty.layout == "C":   # strides in items: contiguous 1-d has stride 1
-        values += [f"a{i}.data_ptr()", f"n{i}"]
-        return [f"if a{i}.dim() != 1: return False", f"n{i} = a{i}.numel()",
-                f"if a{i}.stride(0) != 1 and n{i} > 1: return False"]
-    lines = [f"sh{i} = tuple(a{i}.shape)", f"st{i} = tuple(s * {isz} for s in a{i}.stride())",
-             _layout_check(i, n, isz, ty.layout)]
-    values += [f"a{i}.data_ptr()"] + [f"sh{i}[{d}]" for d in range(n)]
-    if ty.layout == "A":
-        values += [f"st{i}[{d}]" for d in range(n)]
-    return lines
+def _device_array(kind):
+    reads = _READS[kind]
+
+    def bind(i, a, ty, env, checks, values):
+        n, isz = ty.ndim, ty.dtype.itemsize
+        r = {k: v.format(i=i, isz=isz) for k, v in reads.items()}
+        env[f"K{i}"], env[f"D{i}"] = type(a), a.dtype
+        checks.append(f"type(a{i}) is K{i} and a{i}.dtype is D{i}{r['check']}")
+        if n == 1 and ty.layout == "C":   # the common case on the fewest reads: rank, item count, stride
+            values += [r["ptr"], f"n{i}"]
+            return [f"n{i} = {r['size']}",
+                    f"if {r['ndim']} != 1 or ({r['stride0']} != {r['unit']} and n{i} > 1): return False"]
+        values += [r["ptr"]] + [f"sh{i}[{d}]" for d in range(n)]
+        if ty.layout == "A":
+            values += [f"st{i}[{d}]" for d in range(n)]
+        return [f"sh{i} = {r['shape']}", f"st{i} = {r['strides']}", _layout_check(i, n, isz, ty.layout)]
+    return bind
+
+
+_cupy_array, _torch_tensor = _device_array("cupy"), _device_array("torch")
 
 
 def _device_buffer(i, a, ty, env, checks, values):
@@ -467,7 +468,7 @@ def fast_binder(args: tuple, loaded: LoadedKernel):
     argtypes = loaded.argtypes
     env = {"layout_of": interop.layout_of, "pack": loaded.params.struct.pack_into, "new_buffer": loaded.params.thread_buffer,
            "TLS": loaded.params.tls, "L": loaded, "site": loaded.launch, "DEV": loaded.device,
-           "thread_device": driver.thread_device, "BLOCK": loaded.block}
+           "THREAD": driver.thread_state, "BLOCK": loaded.block}
     checks, body, values = [], [], []
     for i, (a, ty) in enumerate(zip(args, argtypes)):
         kind = _literal if isinstance(ty, T.Literal) else _fast_kind(a)
@@ -480,7 +481,9 @@ def fast_binder(args: tuple, loaded: LoadedKernel):
         body += kind(i, a, ty, env, checks, values)
     n = len(args)
     names = ", ".join(f"a{i}" for i in range(n))
-    config = ["cfg.shared > L.dyn_ok", "thread_device() is not DEV"] + (["cfg.block != BLOCK"] if loaded.block is not None else [])
+    config = ["cfg.shared > L.dyn_ok", "getattr(THREAD, 'device', None) is not DEV"]
+    if loaded.block is not None:      # compiled for one block shape (block primitives)
+        config.append("cfg.block != BLOCK")
     src = ["def fast(cfg, args):",
            f"    if len(args) != {n} or {' or '.join(config)}: return False"]
     if n:
