@@ -34,8 +34,9 @@ from ..lang import types as T
 from ..lang.errors import LaunchError
 from . import driver, interop
 
-__all__ = ["dim3", "shared_bytes", "arg_types", "bind", "Bound", "ParamBuffer", "LoadedKernel", "Prepared", "fast_binder",
-           "GRID_LIMITS", "BLOCK_LIMITS", "MAX_BLOCK_THREADS", "MAX_DYNAMIC_SHARED"]
+__all__ = ["dim3", "shared_bytes", "arg_types", "bind", "Bound", "ParamBuffer", "Params", "LoadedKernel", "Prepared",
+           "read_only_error", "binder_for", "fast_binder", "GRID_LIMITS", "BLOCK_LIMITS", "MAX_BLOCK_THREADS",
+           "MAX_DYNAMIC_SHARED"]
 
 # CUDA's launch limits (every architecture jitkit targets, sm_70 up); the simulator keeps them too, so
 # a launch that runs there runs on the GPU
